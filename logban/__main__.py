@@ -1,0 +1,3 @@
+from logban.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Ban actions: the kernel ipset and a dry run, behind one interface."""

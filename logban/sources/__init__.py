@@ -1,0 +1,1 @@
+"""Log sources: each yields whole lines with their origin and time."""
