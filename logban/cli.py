@@ -8,7 +8,10 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from logban.config import Config
 
 from logban import __version__
 from logban.filters import FilterError, load_filters
@@ -82,8 +85,164 @@ def _size(stream: object) -> int:
         return 0
 
 
+def _load(args: argparse.Namespace) -> "Config":
+    from logban.config import ConfigError, config_path, load_config
+
+    try:
+        return load_config(config_path(args.config))
+    except ConfigError as e:
+        for p in e.problems:
+            sys.stderr.write(p + "\n")
+        raise SystemExit(1)
+
+
+def _setup_logging(level: str) -> None:
+    import logging
+
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="logban: %(levelname)s %(message)s", stream=sys.stderr)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    from logban.daemon import jail_filters
+
+    try:
+        filters = jail_filters(cfg)
+    except FilterError as e:
+        sys.stderr.write(f"{cfg.path}:1: jails: {e}\n")
+        return 1
+    print(f"{cfg.path}: OK: {len(cfg.jails)} jail(s), {len(cfg.sources)} source(s), "
+          f"{len(filters)} filter(s): {', '.join(f.name for f in filters)}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    _setup_logging("debug" if args.verbose else cfg.log_level)
+    from logban.daemon import Daemon
+
+    try:
+        d = Daemon(cfg, once=args.once)
+        rc = d.run()
+    except FilterError as e:
+        sys.stderr.write(f"{cfg.path}:1: jails: {e}\n")
+        return 1
+    if args.once:
+        from logban.state import State
+
+        st = State(cfg.state_dir / "logban.db")
+        bans = st.active_bans(__import__("time").time())
+        st.close()
+        print(f"{len(bans)} ban(s) active:")
+        for b in sorted(bans, key=lambda b: b.created):
+            print(f"  {b.address:<40} jail={b.jail} failures={b.failures} filter={b.filter}")
+    return rc
+
+
+def _ask(args: argparse.Namespace, body: dict[str, object]) -> dict[str, object]:
+    from logban.config import ConfigError, config_path, load_config
+    from logban.control import ControlError, ask
+
+    try:
+        sock = load_config(config_path(args.config), check_filters=False).socket
+    except ConfigError as e:
+        for p in e.problems:
+            sys.stderr.write(p + "\n")
+        raise SystemExit(1)
+    try:
+        reply = ask(sock, body)
+    except ControlError as e:
+        raise UsageError(str(e))
+    if not reply.get("ok"):
+        sys.stderr.write(f"logban: {reply.get('error')}\n")
+        raise SystemExit(1)
+    return reply
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    r = _ask(args, {"cmd": "status"})
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    print(f"up {r['uptime']}s, {r['failures_seen']} failures seen, {r['ignored']} ignored")
+    for name, j in r["jails"].items():  # type: ignore[union-attr]
+        print(f"jail {name}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in j.items()))
+    for sid, s in r["sources"].items():  # type: ignore[union-attr]
+        print(f"source {sid}: " + ", ".join(f"{k} {v}" for k, v in s.items()))
+    for name, a in r["actions"].items():  # type: ignore[union-attr]
+        print(f"action {name}: " + ", ".join(f"{k} {v}" for k, v in a.items()))
+    users = r.get("users") or {}
+    if users:
+        print("users tried, by address:")
+        for addr, us in list(users.items())[-20:]:  # type: ignore[union-attr]
+            print(f"  {addr}: " + ", ".join(f"{u} x{n}" for u, n in us.items()))
+    for p in r["problems"]:  # type: ignore[union-attr]
+        print(f"PROBLEM: {p}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    r = _ask(args, {"cmd": "list"})
+    if args.json:
+        print(json.dumps(r["bans"], indent=2))
+        return 0
+    from logban.durations import format_duration
+
+    for b in r["bans"]:  # type: ignore[union-attr]
+        rem = "permanent" if b["remaining"] is None else format_duration(b["remaining"])
+        print(f"{b['address']:<40} {b['jail']:<12} {rem:>10} failures={b['failures']} filter={b['filter']}")
+    return 0
+
+
+def cmd_ban(args: argparse.Namespace) -> int:
+    r = _ask(args, {"cmd": "ban", "address": args.address, "jail": args.jail,
+                    "duration": args.duration, "force": args.force})
+    print(f"banned {r['address']} in jail {r['jail']}")
+    return 0
+
+
+def cmd_unban(args: argparse.Namespace) -> int:
+    r = _ask(args, {"cmd": "unban", "address": args.address, "jail": args.jail})
+    print(f"unbanned {r['address']} from {', '.join(r['jails'])}")  # type: ignore[arg-type]
+    return 0
+
+
+def cmd_sets(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    from logban.actions.base import ActionError
+    from logban.daemon import make_action
+
+    done = []
+    for name in dict.fromkeys(j.action for j in cfg.jails.values()):
+        if cfg.action_kind(name) != "ipset":
+            continue
+        a = make_action(name, cfg)
+        try:
+            a.ensure_sets()  # type: ignore[attr-defined]
+        except ActionError as e:
+            sys.stderr.write(f"logban: {e}\n")
+            return 1
+        finally:
+            a.stop()
+        done.append(name)
+    print("sets ready: " + (", ".join(done) or "none (no ipset action configured)"))
+    return 0
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    from logban import rules
+
+    if args.kernel_matcher:
+        print(rules.render_kernel_matcher(cfg, args.format))
+    else:
+        print(rules.render_fixed(cfg, args.format))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="logban", description=__doc__)
+    p = argparse.ArgumentParser(prog="logban", description="Ban SMTP AUTH attackers into a kernel ipset.")
     p.add_argument("--version", action="version", version=f"logban {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -96,6 +255,41 @@ def build_parser() -> argparse.ArgumentParser:
                     help="read the systemd journal (or a journal directory or file)")
     tf.add_argument("--since", metavar="TIME", help="with --journal: start at this time")
     tf.set_defaults(func=cmd_test_filter)
+
+    def with_config(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument("-c", "--config", metavar="CONFIG",
+                        help="configuration file (default: $LOGBAN_CONFIG, else /etc/logban/logban.yaml)")
+        return sp
+
+    r = with_config(sub.add_parser("run", help="run the daemon in the foreground"))
+    r.add_argument("--once", action="store_true",
+                   help="read the sources to their current end, print the bans, and stop")
+    r.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    r.set_defaults(func=cmd_run)
+    with_config(sub.add_parser("check", help="validate the configuration")).set_defaults(func=cmd_check)
+    st = with_config(sub.add_parser("status", help="what the daemon is doing"))
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_status)
+    ls = with_config(sub.add_parser("list", help="active bans"))
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_list)
+    b = with_config(sub.add_parser("ban", help="ban an address by hand"))
+    b.add_argument("address")
+    b.add_argument("--jail")
+    b.add_argument("--for", dest="duration", metavar="DURATION", help="e.g. 1h, 2d; 0 = permanent")
+    b.add_argument("--force", action="store_true", help="ban even an ignored or own address")
+    b.set_defaults(func=cmd_ban)
+    u = with_config(sub.add_parser("unban", help="lift a ban"))
+    u.add_argument("address")
+    u.add_argument("--jail")
+    u.set_defaults(func=cmd_unban)
+    with_config(sub.add_parser("sets", help="create the kernel ipsets (idempotent; for boot)")
+                ).set_defaults(func=cmd_sets)
+    ru = with_config(sub.add_parser("rules", help="print the fixed firewall rules"))
+    ru.add_argument("--kernel-matcher", action="store_true",
+                    help="print the in-kernel SMTP AUTH matcher ruleset instead")
+    ru.add_argument("--format", choices=["iptables", "firewalld"], default="iptables")
+    ru.set_defaults(func=cmd_rules)
     return p
 
 

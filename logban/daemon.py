@@ -1,0 +1,520 @@
+"""``logban run``: sources -> filters -> tracker -> actions, with state and a control socket.
+
+One main loop thread owns the tracker, the state and the actions; sources and the control
+socket only wake it. That keeps every decision single-threaded and needs no locks: a ban goes
+to the kernel as soon as the line that completes it is read, and the line positions are saved
+in the same transaction as the bans they caused.
+"""
+
+from __future__ import annotations
+
+import heapq
+import ipaddress
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from logban import sdnotify
+from logban.actions.base import Action, ActionError, KernelBan, SetFullError
+from logban.addr import AddressSet, canonical
+from logban.config import Config, ConfigError, SourceConfig, load_config
+from logban.control import ControlServer, Request
+from logban.durations import format_duration, parse_duration
+from logban.filters import Filter, FilterError, load_filters
+from logban.hostaddrs import own_addresses
+from logban.matcher import Matcher
+from logban.sources.base import Chunk, Source
+from logban.state import BanRecord, State
+from logban.tracker import BanDecision, Tracker
+
+log = logging.getLogger("logban")
+LOOPBACK = ["127.0.0.0/8", "::1/128"]
+CHECK_EVERY = 5.0
+OWN_ADDRESSES_EVERY = 60.0
+
+
+def make_action(name: str, cfg: Config) -> Action:
+    opts = dict(cfg.actions.get(name, {}))
+    kind = opts.pop("type", name)
+    if kind == "dry-run":
+        from logban.actions.dryrun import DryRunAction
+        return DryRunAction()
+    if kind == "ipset":
+        from logban.actions.ipset import IPSetAction
+        return IPSetAction(**{k: v for k, v in opts.items() if k in ("set4", "set6", "maxelem", "hashsize")})
+    raise ConfigError([f"{cfg.path}:1: actions.{name}: unknown action type {kind!r}"])
+
+
+def make_source(sc: SourceConfig, checkpoint: dict[str, Any] | None, filters: list[Filter]) -> Source:
+    if sc.kind == "file":
+        from logban.sources.file import FileSource
+        return FileSource(sc.path or "", checkpoint=checkpoint, start_at=sc.start_at)  # type: ignore[arg-type]
+    if sc.kind == "journal":
+        from logban.sources.journal import JournalSource
+        matches = list(dict.fromkeys(m for f in filters for m in f.journal))
+        return JournalSource(sc.path, matches, checkpoint=checkpoint, start_at=sc.start_at)  # type: ignore[arg-type]
+    if sc.kind == "kmsg":
+        from logban.sources.kmsg import KmsgSource
+        return KmsgSource(sc.path or "/dev/kmsg", checkpoint=checkpoint, start_at=sc.start_at)  # type: ignore[arg-type]
+    raise ValueError(sc.kind)
+
+
+def source_id(sc: SourceConfig) -> str:
+    if sc.kind == "file":
+        return f"file:{sc.path}"
+    if sc.kind == "journal":
+        return f"journal:{sc.path}" if sc.path else "journal:system"
+    return f"kmsg:{sc.path}" if sc.path and sc.path != "/dev/kmsg" else "kmsg"
+
+
+def jail_filters(cfg: Config) -> list[Filter]:
+    names = list(dict.fromkeys(n for j in cfg.jails.values() for n in j.filters))
+    return load_filters(names, dirs=(cfg.filter_dirs + _default_dirs()) if cfg.filter_dirs else None,
+                        overrides=cfg.filter_vars)
+
+
+def _default_dirs() -> list[Any]:
+    from logban.filters import default_filter_dirs
+    return default_filter_dirs()
+
+
+@dataclass
+class Pipeline:
+    """Everything built from one configuration; a reload builds a new one and swaps it in."""
+
+    cfg: Config
+    filters: list[Filter]
+    matcher: Matcher
+    tracker: Tracker
+    ignore: AddressSet
+
+
+class Daemon:
+    def __init__(self, cfg: Config, once: bool = False) -> None:
+        self.cfg = cfg
+        self.once = once
+        self.wake_event = threading.Event()
+        self.requests: queue.Queue[Request] = queue.Queue()
+        self.stop_requested = False
+        self.reload_requested = False
+        self.bans: dict[tuple[str, str], BanRecord] = {}
+        self.expiry_heap: list[tuple[float, str, str]] = []
+        self.pending_bans: list[BanRecord] = []
+        self.pending_removals: list[tuple[str, str]] = []
+        self.actions: dict[str, Action] = {}
+        self.sources: dict[str, Source] = {}
+        self.problems: dict[str, str] = {}
+        self.lines_read: dict[str, int] = {}
+        self.failures_seen = 0
+        self.state_ok = True
+        self.started = time.time()
+        self.own: set[str] = set()
+        self.state = State(cfg.state_dir / "logban.db")
+        self.pipe = self._build(cfg)
+
+    # ---- construction -------------------------------------------------------------------
+    def _build(self, cfg: Config) -> Pipeline:
+        filters = jail_filters(cfg)
+        ignore = AddressSet([ipaddress.ip_network(n) for n in LOOPBACK] + list(cfg.ignore))
+        if cfg.ignore_self:
+            self.own = own_addresses()
+            for a in self.own:
+                ignore.add(ipaddress.ip_network(a))
+        tracker = Tracker(list(cfg.jails.values()), ignore, self.is_banned, self._ban_count,
+                          correlate_window=cfg.correlate_window, max_tracked=cfg.max_tracked)
+        return Pipeline(cfg, filters, Matcher(filters), tracker, ignore)
+
+    def wake(self) -> None:
+        self.wake_event.set()
+
+    def is_banned(self, address: str, jail: str) -> bool:
+        rec = self.bans.get((address, jail))
+        return rec is not None and (rec.expires is None or rec.expires > time.time())
+
+    def _ban_count(self, address: str, jail: str) -> int:
+        try:
+            return self.state.ban_count(address, jail)
+        except Exception as e:  # the state may be unwritable or gone: bans still happen
+            self._state_problem(e)
+            return 0
+
+    def _state_problem(self, e: Exception) -> None:
+        if self.state_ok:
+            log.error("state database %s failed: %s; bans still reach the kernel and are kept in "
+                      "memory, and saving is retried every loop", self.state.path, e)
+        self.state_ok = False
+        self.problems["state"] = f"state database {self.state.path}: {e}"
+
+    # ---- bans ----------------------------------------------------------------------------
+    def _action_for(self, jail: str) -> Action:
+        j = self.cfg.jails.get(jail)
+        name = j.action if j else self._manual_action()
+        return self.actions[name]
+
+    def _manual_action(self) -> str:
+        return next(iter(self.cfg.jails.values())).action
+
+    def _kernel_bans(self, action_name: str) -> list[KernelBan]:
+        best: dict[str, float | None] = {}
+        for (addr, jail), rec in self.bans.items():
+            j = self.cfg.jails.get(jail)
+            if (j.action if j else self._manual_action()) != action_name:
+                continue
+            if addr in best and (best[addr] is None or (rec.expires is not None and rec.expires <= best[addr])):  # type: ignore[operator]
+                continue
+            best[addr] = rec.expires
+        return [KernelBan(a, e) for a, e in best.items()]
+
+    def _apply_ban(self, rec: BanRecord, why: str) -> None:
+        now = time.time()
+        self.bans[(rec.address, rec.jail)] = rec
+        if rec.expires is not None:
+            heapq.heappush(self.expiry_heap, (rec.expires, rec.address, rec.jail))
+        self.pending_bans.append(rec)
+        expires = max((r.expires for (a, _), r in self.bans.items() if a == rec.address and r.expires),
+                      default=rec.expires) if rec.expires is not None else None
+        try:
+            self._action_for(rec.jail).ban(KernelBan(rec.address, expires), now)
+            self.problems.pop(f"ban:{rec.jail}", None)
+        except SetFullError as e:
+            log.error("ban of %s did not reach the kernel: %s", rec.address, e)
+            self.problems[f"ban:{rec.jail}"] = str(e)
+        except ActionError as e:
+            log.error("ban of %s did not reach the kernel: %s; retried at the next check", rec.address, e)
+            self.problems[f"ban:{rec.jail}"] = str(e)
+        dur = "permanently" if rec.expires is None else f"for {format_duration(rec.expires - rec.created)}"
+        log.info("ban %s jail=%s failures=%d %s filter=%s ban#%d%s", rec.address, rec.jail,
+                 rec.failures, dur, rec.filter, rec.ban_number, why)
+
+    def _decide(self, d: BanDecision) -> None:
+        now = time.time()
+        self._apply_ban(BanRecord(d.address, d.jail, now, now + d.duration, d.failures, d.filter,
+                                  d.ban_number), "")
+
+    def _remove_ban(self, address: str, jail: str, reason: str) -> bool:
+        rec = self.bans.pop((address, jail), None)
+        if rec is None:
+            return False
+        self.pending_removals.append((address, jail))
+        action = self._action_for(jail)
+        still = [r for (a, j), r in self.bans.items() if a == address and self._action_for(j) is action]
+        try:
+            if still:
+                action.ban(KernelBan(address, None if any(r.expires is None for r in still)
+                                     else max(r.expires for r in still if r.expires)), time.time())
+            else:
+                action.unban(address)
+        except ActionError as e:
+            log.error("unban of %s failed: %s", address, e)
+        log.info("unban %s jail=%s (%s)", address, jail, reason)
+        return True
+
+    def _expire_bans(self, now: float) -> None:
+        h = self.expiry_heap
+        while h and h[0][0] <= now:
+            exp, addr, jail = heapq.heappop(h)
+            rec = self.bans.get((addr, jail))
+            if rec is not None and rec.expires is not None and rec.expires <= now:
+                self._remove_ban(addr, jail, "expired")
+
+    # ---- input ---------------------------------------------------------------------------
+    def _process(self, chunk: Chunk) -> None:
+        now = datetime.now()
+        pipe = self.pipe
+        for _index, _text, res in pipe.matcher.scan(chunk.data, now, chunk.time):
+            f = res.failure
+            if f is None:
+                continue
+            self.failures_seen += 1
+            for d in pipe.tracker.process(f):
+                self._decide(d)
+        self.lines_read[chunk.source] = self.lines_read.get(chunk.source, 0) + chunk.data.count(b"\n")
+
+    def _read_sources(self) -> int:
+        n = 0
+        for src in list(self.sources.values()):
+            try:
+                chunks = src.read()
+            except Exception as e:  # a broken source must not stop the others
+                log.exception("reading %s failed: %s", src.id, e)
+                self.problems[f"source:{src.id}"] = str(e)
+                continue
+            for c in chunks:
+                self._process(c)
+                n += len(c.data)
+        return n
+
+    def _commit(self) -> None:
+        cps: dict[str, dict[str, Any]] = {}
+        for sid, src in self.sources.items():
+            cp = src.checkpoint()
+            if cp is not None:
+                cps[sid] = cp
+        if not (self.pending_bans or self.pending_removals or cps):
+            return
+        try:
+            self.state.commit(self.pending_bans, self.pending_removals, cps, time.time())
+        except Exception as e:
+            self._state_problem(e)
+            return
+        if not self.state_ok:
+            log.info("state database %s is writable again; saved what was pending", self.state.path)
+            self.state_ok = True
+            self.problems.pop("state", None)
+        self.pending_bans, self.pending_removals = [], []
+
+    # ---- control -------------------------------------------------------------------------
+    def _handle(self, req: Request) -> None:
+        body = req.body
+        cmd = body.get("cmd")
+        try:
+            if cmd == "status":
+                req.answer({"ok": True, **self.status()})
+            elif cmd == "list":
+                now = time.time()
+                req.answer({"ok": True, "bans": [
+                    {"address": r.address, "jail": r.jail, "created": r.created, "expires": r.expires,
+                     "remaining": r.remaining(now), "failures": r.failures, "filter": r.filter,
+                     "ban_number": r.ban_number} for r in sorted(self.bans.values(), key=lambda r: r.created)]})
+            elif cmd == "ban":
+                req.answer(self._manual_ban(body))
+            elif cmd == "unban":
+                addr = canonical(str(body.get("address", "")))
+                if addr is None:
+                    req.answer({"ok": False, "error": f"{body.get('address')!r} is not an IP address"})
+                    return
+                jails = [body["jail"]] if body.get("jail") else [j for (a, j) in list(self.bans) if a == addr]
+                removed = [j for j in jails if self._remove_ban(addr, j, "manual unban")]
+                self._commit()
+                if not removed:
+                    req.answer({"ok": False, "error": f"{addr} is not banned"})
+                else:
+                    req.answer({"ok": True, "address": addr, "jails": removed})
+            elif cmd == "reload":
+                self.reload_requested = True
+                req.answer({"ok": True})
+            else:
+                req.answer({"ok": False, "error": f"unknown command {cmd!r}"})
+        except Exception as e:  # never let one request take the daemon down
+            log.exception("control request %r failed", cmd)
+            req.answer({"ok": False, "error": f"{cmd} failed: {e}"})
+
+    def _manual_ban(self, body: dict[str, Any]) -> dict[str, Any]:
+        addr = canonical(str(body.get("address", "")))
+        if addr is None:
+            return {"ok": False, "error": f"{body.get('address')!r} is not an IP address"}
+        jails = list(self.cfg.jails)
+        jail = body.get("jail") or (jails[0] if len(jails) == 1 else "manual")
+        if jail != "manual" and jail not in self.cfg.jails:
+            return {"ok": False, "error": f"unknown jail {jail!r} (jails: {', '.join(jails)}, manual)"}
+        if addr in self.pipe.ignore and not body.get("force"):
+            return {"ok": False, "error": f"{addr} is in the ignore list or is this host's own address; "
+                                          "use --force to ban it anyway"}
+        j = self.cfg.jails.get(jail) or next(iter(self.cfg.jails.values()))
+        dur_raw = body.get("duration")
+        try:
+            dur = j.bantime if dur_raw in (None, "") else parse_duration(dur_raw)
+        except ValueError as e:
+            return {"ok": False, "error": str(e)}
+        now = time.time()
+        prev = self._ban_count(addr, jail)
+        rec = BanRecord(addr, jail, now, None if dur == 0 else now + dur, 0, "manual", prev + 1)
+        self._apply_ban(rec, " (manual)")
+        self._commit()
+        return {"ok": True, "address": addr, "jail": jail, "expires": rec.expires}
+
+    def status(self) -> dict[str, Any]:
+        now = time.time()
+        tr = self.pipe.tracker
+        jails = {}
+        for name, st in tr.states.items():
+            jails[name] = {"failures_tracked": len(st.counts), "failures_total": st.failures_total,
+                           "duplicates": st.duplicates,
+                           "bans_active": sum(1 for (a, j) in self.bans if j == name),
+                           "bans_total": st.bans_total}
+        manual = sum(1 for (a, j) in self.bans if j == "manual")
+        if manual:
+            jails["manual"] = {"bans_active": manual}
+        sources = {}
+        for sid, src in self.sources.items():
+            try:
+                s = dict(src.status())
+            except Exception as e:
+                s = {"error": str(e)}
+            s["lines_read"] = self.lines_read.get(sid, 0)
+            sources[sid] = s
+        actions = {}
+        for name, a in self.actions.items():
+            try:
+                actions[name] = a.status()
+            except Exception as e:
+                actions[name] = {"error": str(e)}
+        users = {addr: dict(c.most_common(10)) for addr, c in list(tr.users.users.items())[-50:]}
+        return {"uptime": round(now - self.started), "jails": jails, "sources": sources,
+                "actions": actions, "problems": sorted(self.problems.values()),
+                "failures_seen": self.failures_seen, "ignored": tr.ignored, "users": users,
+                "state": {"path": str(self.state.path), "ok": self.state_ok}}
+
+    def status_line(self) -> str:
+        active = len(self.bans)
+        tracked = sum(len(st.counts) for st in self.pipe.tracker.states.values())
+        line = f"{active} bans active, {tracked} addresses tracked, {self.failures_seen} failures seen"
+        if self.problems:
+            line += f"; {len(self.problems)} problem(s): " + next(iter(self.problems.values()))[:120]
+        return line
+
+    # ---- lifecycle -----------------------------------------------------------------------
+    def _start_sources(self) -> None:
+        for sc in self.cfg.sources:
+            sid = source_id(sc)
+            if sid in self.sources:
+                continue
+            try:
+                cp = self.state.load_checkpoint(sid)
+            except Exception as e:
+                self._state_problem(e)
+                cp = None
+            src = make_source(sc, cp, self.pipe.filters)
+            src.start(self.wake)
+            self.sources[sid] = src
+            log.info("following %s%s", sid, " from its saved position" if cp else f" from the {sc.start_at}")
+
+    def _start_actions(self) -> None:
+        names = list(dict.fromkeys(j.action for j in self.cfg.jails.values()))
+        now = time.time()
+        for name in names:
+            if name in self.actions:
+                continue
+            a = make_action(name, self.cfg)
+            a.start(self._kernel_bans(name), now)
+            self.actions[name] = a
+
+    def reload(self) -> None:
+        try:
+            new = load_config(self.cfg.path)
+            pipe = self._build(new)
+        except (ConfigError, FilterError) as e:
+            log.error("reload of %s refused, the running configuration stays:\n%s", self.cfg.path, e)
+            self.problems["reload"] = f"reload refused: {str(e).splitlines()[0]}"
+            return
+        old_ids = set(self.sources)
+        self.cfg, self.pipe = new, pipe
+        self.problems.pop("reload", None)
+        new_ids = {source_id(s) for s in new.sources}
+        for sid in old_ids - new_ids:
+            self.sources.pop(sid).stop()
+        try:
+            self._start_actions()
+            self._start_sources()
+        except Exception as e:
+            log.error("reload: %s", e)
+            self.problems["reload"] = str(e)
+        log.info("configuration %s reloaded (failure counts start afresh)", new.path)
+
+    def _signal(self, signum: int, _frame: object) -> None:
+        if signum == signal.SIGHUP:
+            self.reload_requested = True
+        else:
+            self.stop_requested = True
+        self.wake_event.set()
+
+    def run(self) -> int:
+        now = time.time()
+        try:
+            saved = self.state.active_bans(now)
+        except Exception as e:
+            self._state_problem(e)
+            saved = []
+        for rec in saved:
+            self.bans[(rec.address, rec.jail)] = rec
+            if rec.expires is not None:
+                heapq.heappush(self.expiry_heap, (rec.expires, rec.address, rec.jail))
+        self._start_actions()
+        log.info("%d saved bans restored to the kernel", len(saved))
+        self._start_sources()
+        control = None
+        if not self.once:
+            control = ControlServer(self.cfg.socket, self.requests, self.wake)
+            control.start()
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(s, self._signal)
+        sdnotify.notify("READY=1\nSTATUS=" + self.status_line())
+        wd = sdnotify.watchdog_interval()
+        last_check = last_wd = last_own = time.monotonic()
+        try:
+            while not self.stop_requested:
+                self.wake_event.clear()
+                got = self._read_sources()
+                while True:
+                    try:
+                        self._handle(self.requests.get_nowait())
+                    except queue.Empty:
+                        break
+                now = time.time()
+                self._expire_bans(now)
+                self._commit()
+                mono = time.monotonic()
+                if mono - last_check >= CHECK_EVERY:
+                    last_check = mono
+                    self._periodic(now)
+                    sdnotify.notify("STATUS=" + self.status_line())
+                if self.pipe.cfg.ignore_self and mono - last_own >= OWN_ADDRESSES_EVERY:
+                    last_own = mono
+                    for a in own_addresses() - self.own:
+                        self.own.add(a)
+                        self.pipe.ignore.add(ipaddress.ip_network(a))
+                if wd and mono - last_wd >= wd:
+                    last_wd = mono
+                    sdnotify.notify("WATCHDOG=1")
+                if self.reload_requested:
+                    self.reload_requested = False
+                    self.reload()
+                if self.once and not got:
+                    break
+                if got:
+                    continue  # more may be waiting: read again before sleeping
+                timeout = 1.0
+                if self.expiry_heap:
+                    timeout = max(0.0, min(timeout, self.expiry_heap[0][0] - time.time()))
+                self.wake_event.wait(timeout)
+        finally:
+            sdnotify.notify("STOPPING=1")
+            self._commit()
+            for src in self.sources.values():
+                try:
+                    src.stop()
+                except Exception:
+                    pass
+            if control:
+                control.stop()
+            for a in self.actions.values():
+                try:
+                    a.stop()
+                except Exception:
+                    pass
+            self.state.close()
+        return 0
+
+    def _periodic(self, now: float) -> None:
+        self.pipe.tracker.expire()
+        for name, a in self.actions.items():
+            try:
+                problems = a.check(self._kernel_bans(name), now)
+            except Exception as e:
+                problems = [f"{name}: check failed: {e}"]
+            keys = [k for k in self.problems if k.startswith(f"action:{name}:")]
+            for k in keys:
+                del self.problems[k]
+            for i, p in enumerate(problems):
+                if f"action:{name}:{i}" not in self.problems:
+                    log.error("%s", p)
+                self.problems[f"action:{name}:{i}"] = p
+        if not self.state_ok:
+            self._commit()

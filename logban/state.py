@@ -1,0 +1,95 @@
+"""Durable state in SQLite (WAL): active bans, ban history for repeat offenders, source positions.
+
+The daemon writes one transaction per batch of lines: the bans that batch made and the source
+positions just after it, together. After ``kill -9`` either both are saved or neither, so a
+restart never counts a line twice and never loses a ban that reached the saved position.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS bans (
+    address TEXT NOT NULL, jail TEXT NOT NULL, created REAL NOT NULL, expires REAL,
+    failures INTEGER NOT NULL, filter TEXT NOT NULL, ban_number INTEGER NOT NULL,
+    PRIMARY KEY (address, jail));
+CREATE TABLE IF NOT EXISTS ban_history (
+    address TEXT NOT NULL, jail TEXT NOT NULL, count INTEGER NOT NULL, last REAL NOT NULL,
+    PRIMARY KEY (address, jail));
+CREATE TABLE IF NOT EXISTS checkpoints (
+    source TEXT PRIMARY KEY, data TEXT NOT NULL, updated REAL NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class BanRecord:
+    address: str
+    jail: str
+    created: float
+    expires: float | None   # None: permanent
+    failures: int
+    filter: str
+    ban_number: int
+
+    def remaining(self, now: float) -> float | None:
+        return None if self.expires is None else max(0.0, self.expires - now)
+
+
+class State:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+        self.path = path
+        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def active_bans(self, now: float) -> list[BanRecord]:
+        rows = self.db.execute(
+            "SELECT address, jail, created, expires, failures, filter, ban_number FROM bans "
+            "WHERE expires IS NULL OR expires > ?", (now,)).fetchall()
+        return [BanRecord(*r) for r in rows]
+
+    def ban_count(self, address: str, jail: str) -> int:
+        row = self.db.execute("SELECT count FROM ban_history WHERE address=? AND jail=?",
+                              (address, jail)).fetchone()
+        return int(row[0]) if row else 0
+
+    def load_checkpoint(self, source: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT data FROM checkpoints WHERE source=?", (source,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def commit(self, added: list[BanRecord], removed: list[tuple[str, str]],
+               checkpoints: dict[str, dict[str, Any]], now: float) -> None:
+        """One transaction: new bans (and their history), removed bans, source positions."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for b in added:
+                db.execute("INSERT OR REPLACE INTO bans VALUES (?,?,?,?,?,?,?)",
+                           (b.address, b.jail, b.created, b.expires, b.failures, b.filter, b.ban_number))
+                db.execute("INSERT INTO ban_history VALUES (?,?,1,?) ON CONFLICT(address, jail) "
+                           "DO UPDATE SET count=count+1, last=excluded.last",
+                           (b.address, b.jail, b.created))
+            for address, jail in removed:
+                db.execute("DELETE FROM bans WHERE address=? AND jail=?", (address, jail))
+            for source, data in checkpoints.items():
+                db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?,?,?)",
+                           (source, json.dumps(data), now))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def drop_expired(self, now: float) -> int:
+        cur = self.db.execute("DELETE FROM bans WHERE expires IS NOT NULL AND expires <= ?", (now,))
+        return cur.rowcount

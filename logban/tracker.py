@@ -1,0 +1,204 @@
+"""Per jail, per address: count failures, decide bans.
+
+One attempt is counted once. The same failed AUTH often appears in several logs (sendmail plus
+saslauthd plus the kernel strike; postfix plus dovecot's auth process). Failures of one address
+are grouped into an *attempt cluster* while they follow each other within ``correlate_window``
+seconds; inside a cluster each filter's lines are counted, and the cluster counts as many
+failures as the filter that reported the most of them. Three real attempts logged by three
+filters (nine lines) count three, not nine; three attempts seen by one filter still count three.
+
+saslauthd names the user but no address. Its lines are attributed to the address of the same
+attempt: the nearest address failure of the same service within ``correlate_window``. That
+only feeds the "which users are tried from which address" view, never the counts, because the
+attempt is already counted through the line that carries the address.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from logban.addr import AddressSet
+from logban.config import JailConfig
+from logban.counts import CountStore, MemoryCounts
+from logban.model import Failure
+
+
+@dataclass(frozen=True, slots=True)
+class BanDecision:
+    address: str
+    jail: str
+    failures: int
+    duration: float       # seconds
+    filter: str           # the filter whose line completed the count
+    ban_number: int       # 1 for a first ban, 2 for the first repeat, ...
+
+
+@dataclass(slots=True)
+class _Cluster:
+    last: float
+    per_filter: dict[str, int]
+    counted: int
+
+
+class _Clusters:
+    """Attempt clusters of recently seen addresses, in two generations so old ones drop in O(1)."""
+
+    def __init__(self, window: float) -> None:
+        self.window = max(0.0, window)
+        self.cur: dict[str, _Cluster] = {}
+        self.old: dict[str, _Cluster] = {}
+        self.turned = 0.0
+
+    def counts(self, address: str, filter: str, ts: float) -> bool:
+        """True when this line is a new attempt (to be counted), False for a duplicate."""
+        if self.window <= 0:
+            return True
+        if ts - self.turned > self.window:
+            self.old, self.cur, self.turned = self.cur, {}, ts
+        c = self.cur.get(address) or self.old.pop(address, None)
+        if c is None or ts - c.last > self.window or ts < c.last - self.window:
+            self.cur[address] = _Cluster(ts, {filter: 1}, 1)
+            return True
+        self.cur[address] = c
+        c.last = max(c.last, ts)
+        n = c.per_filter.get(filter, 0) + 1
+        c.per_filter[filter] = n
+        if n > c.counted:
+            c.counted = n
+            return True
+        return False
+
+
+class UserView:
+    """Which users are tried from which addresses, bounded to the most recent addresses."""
+
+    def __init__(self, window: float, size: int = 10000) -> None:
+        self.window = window
+        self.size = size
+        self.users: OrderedDict[str, Counter[str]] = OrderedDict()
+        self.recent: deque[tuple[float, str | None, str]] = deque()      # (ts, service, address)
+        self.pending: deque[tuple[float, str | None, str]] = deque()     # (ts, service, user)
+
+    def _note(self, address: str, user: str) -> None:
+        c = self.users.pop(address, None) or Counter()
+        c[user] += 1
+        self.users[address] = c
+        if len(self.users) > self.size:
+            self.users.popitem(last=False)
+
+    def _prune(self, ts: float) -> None:
+        for q in (self.recent, self.pending):
+            while q and q[0][0] < ts - self.window:
+                q.popleft()
+
+    def saw(self, f: Failure) -> str | None:
+        """Record ``f``; for a failure without address, return the address it is attributed to."""
+        self._prune(f.ts)
+        if f.host is not None:
+            if f.user:
+                self._note(f.host, f.user)
+            for i, (ts, svc, user) in enumerate(self.pending):
+                if abs(ts - f.ts) <= self.window and (svc is None or f.service is None or svc == f.service):
+                    del self.pending[i]
+                    self._note(f.host, user)
+                    break
+            self.recent.append((f.ts, f.service, f.host))
+            if len(self.recent) > 10000:
+                self.recent.popleft()
+            return None
+        if not f.user:
+            return None
+        for ts, svc, host in reversed(self.recent):
+            if abs(ts - f.ts) <= self.window and (svc is None or f.service is None or svc == f.service):
+                self._note(host, f.user)
+                return host
+        self.pending.append((f.ts, f.service, f.user))
+        if len(self.pending) > 10000:
+            self.pending.popleft()
+        return None
+
+
+@dataclass
+class JailState:
+    cfg: JailConfig
+    counts: CountStore
+    clusters: _Clusters
+    failures_total: int = 0
+    duplicates: int = 0
+    bans_total: int = 0
+
+
+@dataclass
+class Tracker:
+    """Feeds failures to the jails that use their filter; returns the bans to make.
+
+    ``is_banned(address, jail)`` and ``ban_count(address, jail)`` come from the state, so a
+    banned address is not banned again and repeat offenders get longer bans across restarts.
+    """
+
+    jails: list[JailConfig]
+    ignore: AddressSet
+    is_banned: Callable[[str, str], bool]
+    ban_count: Callable[[str, str], int]
+    correlate_window: float = 2.0
+    max_tracked: int = 1_000_000
+    clock: Callable[[], float] = time.time
+    states: dict[str, JailState] = field(init=False)
+    by_filter: dict[str, list[JailState]] = field(init=False)
+    users: UserView = field(init=False)
+    ignored: int = 0
+    latest: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.states = {j.name: JailState(j, MemoryCounts(j.findtime, j.maxretry, self.max_tracked),
+                                         _Clusters(self.correlate_window)) for j in self.jails}
+        self.by_filter = {}
+        for st in self.states.values():
+            for fname in st.cfg.filters:
+                self.by_filter.setdefault(fname, []).append(st)
+        self.users = UserView(self.correlate_window)
+
+    def ban_duration(self, jail: JailConfig, previous_bans: int) -> float:
+        d = jail.bantime * (jail.bantime_factor ** previous_bans)
+        return min(d, max(jail.bantime_max, jail.bantime))
+
+    def process(self, f: Failure) -> list[BanDecision]:
+        states = self.by_filter.get(f.filter)
+        if not states:
+            return []
+        self.users.saw(f)
+        if f.host is None:
+            return []
+        if f.host in self.ignore:
+            self.ignored += 1
+            return []
+        if f.ts > self.latest:
+            self.latest = f.ts
+        out = []
+        for st in states:
+            name = st.cfg.name
+            if self.is_banned(f.host, name):
+                continue  # its failures do not pile up while it is banned
+            if not st.clusters.counts(f.host, f.filter, f.ts):
+                st.duplicates += 1
+                continue
+            st.failures_total += 1
+            n = st.counts.add(f.host, f.ts)
+            if n >= st.cfg.maxretry:
+                st.counts.forget(f.host)
+                previous = self.ban_count(f.host, name)
+                out.append(BanDecision(f.host, name, n, self.ban_duration(st.cfg, previous),
+                                       f.filter, previous + 1))
+                st.bans_total += 1
+        return out
+
+    def expire(self) -> None:
+        now = max(self.latest, 0.0)
+        for st in self.states.values():
+            st.counts.expire(now)
+
+    def tracked(self, jail: str) -> int:
+        return len(self.states[jail].counts)
