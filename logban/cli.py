@@ -129,11 +129,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"{cfg.path}:1: jails: {e}\n")
         return 1
     if args.once:
-        from logban.state import State
-
-        st = State(cfg.state_dir / "logban.db")
-        bans = st.active_bans(__import__("time").time())
-        st.close()
+        bans = list(d.bans.values())
         print(f"{len(bans)} ban(s) active:")
         for b in sorted(bans, key=lambda b: b.created):
             print(f"  {b.address:<40} jail={b.jail} failures={b.failures} filter={b.filter}")

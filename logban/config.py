@@ -284,7 +284,8 @@ def load_config(path: Path, check_filters: bool = True) -> Config:
                             s.start_at) for s in sources]
     return Config(
         path=path,
-        state_dir=here(str(doc.get("state_dir", "/var/lib/logban"))),
+        state_dir=(Path(":memory:") if str(doc.get("state_dir")) == ":memory:"
+                   else here(str(doc.get("state_dir", "/var/lib/logban")))),
         socket=here(str(doc.get("socket", "/run/logban/logban.sock"))),
         ignore=ignore, ignore_self=ignore_self, sources=sources, jails=jails, actions=actions,
         filter_vars=filter_vars, filter_dirs=filter_dirs,

@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from logban import sdnotify
@@ -73,6 +74,11 @@ def source_id(sc: SourceConfig) -> str:
     return f"kmsg:{sc.path}" if sc.path and sc.path != "/dev/kmsg" else "kmsg"
 
 
+def state_path(cfg: Config) -> Path:
+    """The database file; ``state_dir: ":memory:"`` keeps nothing (examples, dry runs)."""
+    return cfg.state_dir if str(cfg.state_dir) == ":memory:" else cfg.state_dir / "logban.db"
+
+
 def jail_filters(cfg: Config) -> list[Filter]:
     names = list(dict.fromkeys(n for j in cfg.jails.values() for n in j.filters))
     return load_filters(names, dirs=(cfg.filter_dirs + _default_dirs()) if cfg.filter_dirs else None,
@@ -115,7 +121,7 @@ class Daemon:
         self.state_ok = True
         self.started = time.time()
         self.own: set[str] = set()
-        self.state = State(cfg.state_dir / "logban.db")
+        self.state = State(state_path(cfg))
         self.pipe = self._build(cfg)
 
     # ---- construction -------------------------------------------------------------------

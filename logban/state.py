@@ -42,7 +42,8 @@ class BanRecord:
 
 class State:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
         self.path = path
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
