@@ -306,6 +306,23 @@ class IPSetAction:
 
     # -- the Action interface ----------------------------------------------------------
 
+    def ensure_sets(self) -> list[str]:
+        """Create the sets that are missing, leaving existing ones and their entries alone
+        (for boot, before the firewall rules that name them are loaded). Returns the names
+        created."""
+        created = []
+        with self._lock:
+            for spec in self._specs.values():
+                if self.set_info(spec.name) is not None:
+                    continue
+                try:
+                    self._create(spec.name, spec.family, exclusive=False)
+                except NetlinkError as e:
+                    raise ActionError(f"cannot create ipset {spec.name!r} ({SET_TYPE} family "
+                                      f"{spec.family_name}): {e}") from e
+                created.append(spec.name)
+        return created
+
     def start(self, bans: list[KernelBan], now: float) -> None:
         """Create missing sets and make both hold exactly ``bans`` (bulk fill and swap).
 
