@@ -46,7 +46,10 @@ def cmd_test_filter(args: argparse.Namespace) -> int:
     if args.journal is not None:
         from logban.sources.journal import journal_lines
 
-        streams = [("journal", journal_lines(args.journal or None, args.since, filters))]
+        try:
+            streams = [("journal", journal_lines(args.journal or None, args.since, filters))]
+        except (ImportError, ValueError) as e:  # no systemd-python; a bad --since or journal path
+            raise UsageError(str(e))
     else:
         if not args.logs:
             raise UsageError("name a log file to read (or - for standard input, or --journal)")
