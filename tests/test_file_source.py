@@ -76,7 +76,8 @@ def run_writer(path: Path, rotate: Callable[[LogWriter, Reader], None],
     writer = LogWriter(path, count)
     if start_at == "start":
         path.touch()
-    reader = Reader(FileSource(path, start_at=start_at, poll_interval=POLL))  # type: ignore[arg-type]
+    src = FileSource(path, start_at=start_at, poll_interval=POLL)  # type: ignore[arg-type]
+    reader = Reader(src)
     reader.start()
     writer.start()
     try:
@@ -239,6 +240,22 @@ def test_rename_keeps_draining_the_old_file_then_closes_it(tmp_path: Path) -> No
     assert lines_of(src) == []
     assert src.status()["draining_rotated"] == 0  # quiet for the grace period: closed
     assert src.status()["inode"] == path.stat().st_ino
+    src.stop()
+
+
+def test_last_partial_line_of_a_rotated_file_is_kept_on_close(tmp_path: Path) -> None:
+    path = tmp_path / "maillog"
+    path.touch()
+    src = FileSource(path, start_at="start", rotate_grace=0)
+    append(path, [0])
+    with open(path, "ab") as f:
+        f.write(line(1)[:-1])                    # the writer died mid-line
+    assert lines_of(src) == [0]
+    os.rename(path, tmp_path / "maillog.1")
+    append(path, [2])
+    assert lines_of(src) == [2]
+    assert lines_of(src) == [1]                  # closed after the (zero) grace: line 1 flushed
+    assert src.status()["draining_rotated"] == 0
     src.stop()
 
 
@@ -464,8 +481,8 @@ def test_wake_is_called_on_append(tmp_path: Path) -> None:
         src.stop()
 
 
-def test_not_a_regular_file_is_reported_once_and_retried(tmp_path: Path,
-                                                         caplog: pytest.LogCaptureFixture) -> None:
+def test_not_a_regular_file_is_reported_once_and_retried(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "maillog"
     path.mkdir()
     with caplog.at_level(logging.WARNING, "logban.source.file"):

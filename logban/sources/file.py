@@ -129,7 +129,8 @@ class FileSource:
         self.poll_interval = poll_interval
         # How long a rotated file must stay quiet before we close it. The writer switches on
         # HUP (logrotate's postrotate), normally within milliseconds; seconds are generous.
-        self.rotate_grace = rotate_grace if rotate_grace is not None else max(5.0, 5 * poll_interval)
+        self.rotate_grace = (rotate_grace if rotate_grace is not None
+                             else max(5.0, 5 * poll_interval))
         self.counters = _Counters()
         self._cur: _Open | None = None
         self._retiring: list[_Open] = []   # oldest first: drained before the current file
@@ -140,6 +141,7 @@ class FileSource:
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
         self._observer: Any = None
+        self._watch_retry_at = 0.0
 
         if checkpoint is not None:
             self._resume(checkpoint)
@@ -157,16 +159,7 @@ class FileSource:
     def start(self, wake: Wake) -> None:
         self._wake = wake
         self._stop.clear()
-        parent = os.path.dirname(os.path.abspath(self.path))
-        try:
-            observer = Observer()
-            observer.schedule(_DirHandler(os.path.basename(self.path), wake), parent,
-                              recursive=False)
-            observer.daemon = True
-            observer.start()
-            self._observer = observer
-        except Exception as e:  # no inotify, no directory yet, ...: the poll timer still works
-            log.warning("cannot watch %s (%s); polling every %gs", parent, e, self.poll_interval)
+        self._watch(first=True)
         self._timer = threading.Thread(target=self._tick, name=f"logban-poll:{self.path}",
                                        daemon=True)
         self._timer.start()
@@ -218,6 +211,9 @@ class FileSource:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._timer is not None:  # first: it may start an observer
+            self._timer.join(timeout=5)
+            self._timer = None
         if self._observer is not None:
             try:
                 self._observer.stop()
@@ -225,9 +221,6 @@ class FileSource:
             except Exception:
                 log.exception("stopping the watcher of %s", self.path)
             self._observer = None
-        if self._timer is not None:
-            self._timer.join(timeout=5)
-            self._timer = None
         for f in self._retiring:
             os.close(f.fd)
         self._retiring.clear()
@@ -237,9 +230,30 @@ class FileSource:
 
     # -- internals ---------------------------------------------------------------------------
 
+    def _watch(self, first: bool = False) -> None:
+        """Watch the parent directory (so creates, renames and deletes of the file are seen)."""
+        assert self._wake is not None
+        parent = os.path.dirname(os.path.abspath(self.path))
+        try:
+            observer = Observer()
+            observer.schedule(_DirHandler(os.path.basename(self.path), self._wake), parent,
+                              recursive=False)
+            observer.daemon = True
+            observer.start()
+            self._observer = observer
+            if not first:
+                log.info("watching %s", parent)
+        except Exception as e:  # no inotify, no directory yet, ...: the poll timer still works
+            self._watch_retry_at = time.monotonic() + 10.0
+            if first:
+                log.warning("cannot watch %s (%s); polling every %gs until it can be watched",
+                            parent, e, self.poll_interval)
+
     def _tick(self) -> None:
         # The safety net: read() finds everything by stat, this only makes sure it runs.
         while not self._stop.wait(self.poll_interval):
+            if self._observer is None and time.monotonic() >= self._watch_retry_at:
+                self._watch()
             if self._wake is not None:
                 try:
                     self._wake()
