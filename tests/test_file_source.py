@@ -184,10 +184,6 @@ def test_file_missing_at_start(tmp_path: Path) -> None:
     """With the default start_at="end", a file that appears later is new: read all of it.
     While it is missing there is no busy loop: only the poll timer wakes us."""
     path = tmp_path / "maillog"
-
-    def rotate(w: LogWriter, r: Reader) -> None:
-        pass
-
     src = FileSource(path, poll_interval=POLL)
     assert src.read() == [] and src.checkpoint() is None
     assert src.status()["state"] == "waiting"
