@@ -233,11 +233,50 @@ def cmd_rules(args: argparse.Namespace) -> int:
     cfg = _load(args)
     from logban import rules
 
-    if args.kernel_matcher:
-        print(rules.render_kernel_matcher(cfg, args.format))
+    ipset = next((cfg.actions[j.action] for j in cfg.jails.values()
+                  if cfg.action_kind(j.action) == "ipset"), cfg.actions.get("ipset", {}))
+    set4, set6 = str(ipset.get("set4", "logban4")), str(ipset.get("set6", "logban6"))
+    ports = [int(p) for p in cfg.rules.get("ports", rules.DEFAULT_BAN_PORTS)]
+    try:
+        if args.kernel_matcher:
+            print(kernel_matcher_text(cfg))
+            return 0
+        fixed = rules.fixed_rules(set4, set6, ports)
+    except ValueError as e:
+        raise UsageError(f"{cfg.path}: {e}")
+    if args.format == "firewalld":
+        print(fixed["firewalld"], end="")
+        print("\n# or, as /etc/firewalld/direct.xml:")
+        print(fixed["firewalld-xml"], end="")
     else:
-        print(rules.render_fixed(cfg, args.format))
+        print("# iptables-restore --noflush < this part (e.g. in /etc/sysconfig/iptables)")
+        print(fixed["iptables"], end="")
+        print("# ip6tables-restore --noflush < this part (e.g. in /etc/sysconfig/ip6tables)")
+        print(fixed["ip6tables"], end="")
     return 0
+
+
+def kernel_matcher_text(cfg: "Config") -> str:
+    """The in-kernel matcher for both families, with the LOG prefixes the kernel-smtp filter
+    of this configuration expects (its vars, overridden by filter_vars)."""
+    from logban import rules
+    from logban.filters import load_filters
+
+    flt = load_filters(["kernel-smtp"], overrides=cfg.filter_vars)[0]
+    km = cfg.kernel_matcher
+    own = km.get("own_networks")
+    if own is None:
+        own = [str(n) for n in cfg.ignore if not n.is_loopback]
+    kw = dict(ports=[int(p) for p in km.get("ports", rules.DEFAULT_MATCHER_PORTS)],
+              reply=str(km.get("reply", rules.DEFAULT_REPLY)),
+              strike_prefix=flt.vars["strike_prefix"], reject_prefix=flt.vars["reject_prefix"],
+              bruteforce_prefix=flt.vars["bruteforce_prefix"])
+    out = []
+    for v in (4, 6):
+        nets = [n for n in own if (":" in str(n)) == (v == 6)]
+        out.append(f"# {'ip6tables' if v == 6 else 'iptables'}-restore --noflush < this part")
+        out.append(rules.kernel_matcher_fragment(v, own_networks=nets, **kw))  # type: ignore[arg-type]
+    return "\n".join(out)
 
 
 def build_parser() -> argparse.ArgumentParser:
