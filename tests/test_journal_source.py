@@ -420,3 +420,28 @@ def test_cli_journal_errors_are_one_line_and_exit_2(tool: str, tmp_path: Path) -
     assert r.returncode == 2
     assert "needs systemd-python (python3-systemd)" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_unusable_cursor_and_time_only_checkpoints(tool: str, tmp_path: Path, sources: list) -> None:
+    path = write_journal(tool, tmp_path / "mail.journal", first_entries())
+    saved = usec(T0 + timedelta(seconds=1))
+    want = expected_first()[2:]  # the entries after the saved time
+    garbled = source(sources, path, checkpoint={"cursor": "not a cursor", "realtime": saved})
+    assert lines(garbled.read()) == want
+    time_only = source(sources, path, checkpoint={"cursor": None, "realtime": saved})
+    assert lines(time_only.read()) == want
+
+
+def test_system_journal_opens_and_stops(sources: list) -> None:
+    require(_systemd_python(), "needs systemd-python")
+    from logban.sources.journal import JournalSource
+    s = JournalSource(None, matches())
+    sources.append(s)
+    assert s.id == "journal:system"
+    woke = threading.Event()
+    s.start(woke.set)
+    assert woke.wait(5)
+    s.read()  # whatever this machine's journal holds after its end: usually nothing
+    assert s.status()["waiting"] is True
+    s.stop()
+    assert s.status()["waiting"] is False
