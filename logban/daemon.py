@@ -486,7 +486,7 @@ class Daemon:
                     break
                 if got:
                     continue  # more may be waiting: read again before sleeping
-                timeout = 1.0
+                timeout = min(1.0, wd) if wd else 1.0
                 if self.expiry_heap:
                     timeout = max(0.0, min(timeout, self.expiry_heap[0][0] - time.time()))
                 self.wake_event.wait(timeout)

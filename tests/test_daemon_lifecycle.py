@@ -1,0 +1,78 @@
+"""systemd integration of the real daemon: READY, STATUS, WATCHDOG, SIGHUP reload, SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from daemonproc import write_config
+
+
+def test_notify_protocol_reload_and_clean_stop(tmp_path: Path) -> None:
+    log = tmp_path / "maillog"
+    log.write_text("")
+    cfg = write_config(tmp_path, [{"file": str(log)}], action="dry-run")
+    sock_path = str(tmp_path / "notify")
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(sock_path)
+    ns.settimeout(0.2)
+    env = {**os.environ, "NOTIFY_SOCKET": sock_path, "WATCHDOG_USEC": "400000"}
+    p = subprocess.Popen([sys.executable, "-m", "logban", "run", "-c", str(cfg)], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    msgs: list[str] = []
+
+    def collect(until: float) -> None:
+        while time.monotonic() < until:
+            try:
+                msgs.append(ns.recv(4096).decode())
+            except TimeoutError:
+                pass
+
+    try:
+        deadline = time.monotonic() + 15
+        while not any("READY=1" in m for m in msgs) and time.monotonic() < deadline:
+            collect(time.monotonic() + 0.2)
+        ready = next(m for m in msgs if "READY=1" in m)
+        assert "STATUS=0 bans active, 0 addresses tracked, 0 failures seen" in ready
+        # WatchdogSec=0.4s: the daemon pings at half of it
+        n_before = sum(m == "WATCHDOG=1" for m in msgs)
+        collect(time.monotonic() + 1.5)
+        assert sum(m == "WATCHDOG=1" for m in msgs) - n_before >= 3
+
+        # SIGHUP with a new jail: reloaded
+        doc = yaml.safe_load(cfg.read_text())
+        doc["jails"]["second"] = {"filters": ["dovecot"], "maxretry": 5, "action": "dry-run"}
+        cfg.write_text(yaml.safe_dump(doc))
+        p.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        st = subprocess.run([sys.executable, "-m", "logban", "status", "--json", "-c", str(cfg)],
+                            capture_output=True, text=True, timeout=20)
+        assert st.returncode == 0, st.stderr
+        assert '"second"' in st.stdout
+
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=15)
+        assert p.returncode == 0
+        collect(time.monotonic() + 0.3)
+        assert any("STOPPING=1" in m for m in msgs)
+        assert b"reloaded" in out
+        assert not (tmp_path / "logban.sock").exists()
+    finally:
+        if p.poll() is None:
+            p.kill()
+        ns.close()
+
+
+def test_commands_say_when_the_daemon_is_not_running(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, [{"file": str(tmp_path / "maillog")}], action="dry-run")
+    p = subprocess.run([sys.executable, "-m", "logban", "status", "-c", str(cfg)],
+                       capture_output=True, text=True, timeout=20)
+    assert p.returncode == 2
+    assert p.stderr.startswith("logban: the logban daemon is not running (no control socket at ")
