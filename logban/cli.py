@@ -115,6 +115,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     except FilterError as e:
         sys.stderr.write(f"{cfg.path}:1: jails: {e}\n")
         return 1
+    for w in cfg.warnings:
+        sys.stderr.write(f"warning: {w}\n")
     print(f"{cfg.path}: OK: {len(cfg.jails)} jail(s), {len(cfg.sources)} source(s), "
           f"{len(filters)} filter(s): {', '.join(f.name for f in filters)}")
     return 0

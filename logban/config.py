@@ -62,6 +62,7 @@ class Config:
     kernel_matcher: dict[str, Any] = field(default_factory=dict)
     rules: dict[str, Any] = field(default_factory=dict)
     log_level: str = "info"
+    warnings: list[str] = field(default_factory=list)
 
     def action_kind(self, name: str) -> str:
         return str(self.actions.get(name, {}).get("type", name))
@@ -178,6 +179,7 @@ def load_config(path: Path, check_filters: bool = True) -> Config:
             c.bad(("ignore", i), f"{v!r} is not an address or network (e.g. 192.0.2.0/24, 2001:db8::/32)")
 
     sources: list[SourceConfig] = []
+    warnings: list[str] = []
     raw_sources = doc.get("sources")
     if raw_sources is None:
         raw_sources = []
@@ -204,6 +206,9 @@ def load_config(path: Path, check_filters: bool = True) -> Config:
         if kind == "file" and not p:
             c.bad(kp + (kind,), "a file source needs a path")
             continue
+        if kind == "journal" and not _have_systemd():
+            warnings.append(f"{path}:{c.lines.at(kp)}: sources[{i}].journal: needs systemd-python "
+                            "(python3-systemd); this source is skipped, the others keep working")
         sources.append(SourceConfig(kind, str(p) if p else None, str(start_at)))
 
     actions: dict[str, dict[str, Any]] = {}
@@ -293,7 +298,15 @@ def load_config(path: Path, check_filters: bool = True) -> Config:
         correlate_window=c.duration(("correlate_window",), doc.get("correlate_window"), 2.0),
         kernel_matcher=c.mapping(("kernel_matcher",), doc.get("kernel_matcher")),
         rules=c.mapping(("rules",), doc.get("rules")),
-        log_level=level)
+        log_level=level, warnings=warnings)
+
+
+def _have_systemd() -> bool:
+    try:
+        import systemd.journal  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _default_dirs() -> list[Path]:

@@ -386,8 +386,16 @@ class Daemon:
             except Exception as e:
                 self._state_problem(e)
                 cp = None
-            src = make_source(sc, cp, self.pipe.filters)
-            src.start(self.wake)
+            try:
+                src = make_source(sc, cp, self.pipe.filters)
+                src.start(self.wake)
+            except (ImportError, ValueError, OSError) as e:
+                # One unusable source (no systemd-python, a bad journal path) must not stop
+                # the others: logged, shown in status, retried at the next reload.
+                log.error("source %s cannot be used: %s; the other sources keep working", sid, e)
+                self.problems[f"source:{sid}"] = f"{sid}: {e}"
+                continue
+            self.problems.pop(f"source:{sid}", None)
             self.sources[sid] = src
             log.info("following %s%s", sid, " from its saved position" if cp else f" from the {sc.start_at}")
 

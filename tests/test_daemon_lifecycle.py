@@ -76,3 +76,30 @@ def test_commands_say_when_the_daemon_is_not_running(tmp_path: Path) -> None:
                        capture_output=True, text=True, timeout=20)
     assert p.returncode == 2
     assert p.stderr.startswith("logban: the logban daemon is not running (no control socket at ")
+
+
+def test_journal_source_without_systemd_python_leaves_file_sources_working(tmp_path: Path) -> None:
+    # A python path on which "import systemd" fails, as on a host without python3-systemd.
+    fake = tmp_path / "nosystemd" / "systemd"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('No module named systemd')\n")
+    log = tmp_path / "maillog"
+    log.write_text("")
+    cfg = write_config(tmp_path, [{"file": str(log)}, {"journal": {}}], action="dry-run")
+    env = {"PYTHONPATH": str(fake.parent)}
+    chk = subprocess.run([sys.executable, "-m", "logban", "check", "-c", str(cfg)], capture_output=True,
+                         text=True, timeout=30, env={**os.environ, **env})
+    assert chk.returncode == 0
+    assert "sources[1].journal: needs systemd-python" in chk.stderr
+    from daemonproc import Daemon
+    d = Daemon(cfg, env=env).start()
+    try:
+        with open(log, "a") as f:
+            for i in range(3):
+                f.write(f"Dec  3 10:00:0{i} mx1 postfix/smtpd[1]: warning: unknown[198.51.100.3]: "
+                        "SASL LOGIN authentication failed: x\n")
+        d.wait_for(lambda: d.status()["jails"]["smtp-auth"]["bans_active"] == 1, what="ban from the file")
+        problems = d.status()["problems"]
+        assert any("journal:system" in p and "systemd-python" in p for p in problems), problems
+    finally:
+        d.stop()
