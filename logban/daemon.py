@@ -57,8 +57,8 @@ def make_source(sc: SourceConfig, checkpoint: dict[str, Any] | None, filters: li
         from logban.sources.file import FileSource
         return FileSource(sc.path or "", checkpoint=checkpoint, start_at=sc.start_at)  # type: ignore[arg-type]
     if sc.kind == "journal":
-        from logban.sources.journal import JournalSource
-        matches = list(dict.fromkeys(m for f in filters for m in f.journal))
+        from logban.sources.journal import JournalSource, journal_matches
+        matches = journal_matches(filters)
         return JournalSource(sc.path, matches, checkpoint=checkpoint, start_at=sc.start_at)  # type: ignore[arg-type]
     if sc.kind == "kmsg":
         from logban.sources.kmsg import KmsgSource

@@ -60,6 +60,18 @@ class Report:
     too_long: int = 0
     seconds: float = 0.0
     filters: dict[str, FilterReport] = field(default_factory=dict)
+    # The daemon's view across filters: one attempt seen in several logs counts once, and
+    # saslauthd's address-less lines are attributed to the address of the same attempt.
+    attempts: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+    correlation: "Correlation | None" = None
+
+    def correlated_users(self, top: int) -> dict[str, dict[str, int]]:
+        if self.correlation is None:
+            return {}
+        users = self.correlation.users.users
+        hosts = [h for h, _ in self.attempts.most_common(top) if h in users]
+        return {h: dict(users[h].most_common(10)) for h in hosts}
 
     def summary(self, top: int = 10) -> dict[str, object]:
         out: dict[str, object] = {
@@ -84,6 +96,9 @@ class Report:
                 "near_miss_samples": [{"line": n, "text": t} for n, t in r.near_miss_samples],
             }
         out["filters"] = fs
+        out["attempts"] = {"counted": sum(self.attempts.values()), "duplicates": self.duplicates,
+                           "top": [{"host": h, "count": n} for h, n in self.attempts.most_common(top)]}
+        out["users_by_address"] = self.correlated_users(top)
         return out
 
 
@@ -123,10 +138,31 @@ class Progress:
         self.out.flush()
 
 
+class Correlation:
+    """The tracker's attempt clusters and user attribution, reused as they are."""
+
+    def __init__(self, window: float) -> None:
+        from logban.tracker import UserView, _Clusters
+
+        self.clusters = _Clusters(window)
+        self.users = UserView(window)
+
+    def saw(self, f: Failure, report: Report) -> None:
+        self.users.saw(f)
+        if f.host is None:
+            return
+        if self.clusters.counts(f.host, f.filter, f.ts):
+            report.attempts[f.host] += 1
+        else:
+            report.duplicates += 1
+
+
 def run(matcher: Matcher, stream: BinaryIO, now: datetime, json_out: TextIO | None,
-        progress: Progress | None = None, default_time: datetime | None = None) -> Report:
+        progress: Progress | None = None, default_time: datetime | None = None,
+        correlate_window: float = 2.0) -> Report:
     """Match every line of ``stream``; write one JSON object per failure to ``json_out``."""
     report = Report(filters={f.name: FilterReport() for f in matcher.filters})
+    corr = report.correlation = Correlation(correlate_window)
     t0 = time.perf_counter()
     base = 0  # lines before the current block
     write = json_out.write if json_out is not None else None
@@ -140,6 +176,7 @@ def run(matcher: Matcher, stream: BinaryIO, now: datetime, json_out: TextIO | No
             if f is not None:
                 report.matched += 1
                 report.filters[f.filter].add(f)
+                corr.saw(f, report)
                 if write is not None:
                     write(json.dumps({"line": lineno, "filter": f.filter, "host": f.host,
                                       "user": f.user,
@@ -186,5 +223,13 @@ def print_human(report: Report, out: TextIO, top: int = 10) -> None:
             out.write("  near misses (passed the pre-check, matched no pattern):\n")
             for n, t in r.near_miss_samples[:5]:
                 out.write(f"    line {n}: {t[:200]}\n")
+    if report.attempts:
+        out.write(f"\nAttempts (one attempt seen in several logs counted once): "
+                  f"{sum(report.attempts.values())} counted, {report.duplicates} duplicate lines\n")
+        cu = report.correlated_users(top)
+        for h, n in report.attempts.most_common(top):
+            users = cu.get(h)
+            tail = ("  users: " + ", ".join(f"{u} x{k}" for u, k in users.items())) if users else ""
+            out.write(f"  {n:8d}  {h}{tail}\n")
     if not report.matched:
         out.write("\nNo failures found.\n")

@@ -44,12 +44,17 @@ class _Cluster:
 
 
 class _Clusters:
-    """Attempt clusters of recently seen addresses, in two generations so old ones drop in O(1)."""
+    """Attempt clusters of recently seen addresses, in two generations so old ones drop in O(1).
+
+    Most clusters only ever hear from one filter, so they are kept as a small tuple
+    (last time, filter, lines) and only become a ``_Cluster`` when a second filter reports:
+    under a flood of distinct addresses this costs a tuple per address, not a dict.
+    """
 
     def __init__(self, window: float) -> None:
         self.window = max(0.0, window)
-        self.cur: dict[str, _Cluster] = {}
-        self.old: dict[str, _Cluster] = {}
+        self.cur: dict[str, tuple[float, str, int] | _Cluster] = {}
+        self.old: dict[str, tuple[float, str, int] | _Cluster] = {}
         self.turned = 0.0
 
     def counts(self, address: str, filter: str, ts: float) -> bool:
@@ -59,9 +64,15 @@ class _Clusters:
         if ts - self.turned > self.window:
             self.old, self.cur, self.turned = self.cur, {}, ts
         c = self.cur.get(address) or self.old.pop(address, None)
-        if c is None or ts - c.last > self.window or ts < c.last - self.window:
-            self.cur[address] = _Cluster(ts, {filter: 1}, 1)
+        last = c[0] if isinstance(c, tuple) else (c.last if c is not None else 0.0)
+        if c is None or ts - last > self.window or ts < last - self.window:
+            self.cur[address] = (ts, filter, 1)
             return True
+        if isinstance(c, tuple):
+            if c[1] == filter:  # the same log again: a new attempt
+                self.cur[address] = (max(last, ts), filter, c[2] + 1)
+                return True
+            c = _Cluster(last, {c[1]: c[2]}, c[2])
         self.cur[address] = c
         c.last = max(c.last, ts)
         n = c.per_filter.get(filter, 0) + 1

@@ -96,3 +96,23 @@ def test_human_report_names_offenders_users_and_near_misses(tmp_path: Path) -> N
     assert "first 2026-12-03T10:00:00  last 2026-12-03T10:00:02" in out
     assert "line 4: Dec  3 10:00:09" in out
     assert "lines/s" in out
+
+
+def test_attempts_across_logs_are_counted_once_and_saslauthd_users_attributed(tmp_path: Path) -> None:
+    strike = ("Dec  3 10:00:{s:02d} mx1 kernel: SMTP_AUTH_FAIL: Strike {n}: IN= OUT=eth0 SRC=192.0.2.1 "
+              "DST=203.0.113.7 LEN=73 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=TCP SPT=25 DPT=6000 URGP=0 ")
+    sasl = ("Dec  3 10:00:{s:02d} mx1 saslauthd[9]: do_auth         : auth failure: [user={u}] [service=smtp] "
+            "[realm=] [mech=pam] [reason=PAM auth error]")
+    smail = ("Dec  3 10:00:{s:02d} mx1 sendmail[8]: 4B3A1aB1: AUTH failure (LOGIN): authentication failure (-13) "
+             "SASL(-13): authentication failure: checkpass failed, user={u}, relay=[203.0.113.7]")
+    lines = [sasl.format(s=1, u="jdoe"), smail.format(s=1, u="jdoe"), strike.format(s=1, n=1),
+             sasl.format(s=20, u="admin"), strike.format(s=20, n=2)]
+    log = tmp_path / "maillog"
+    log.write_text("\n".join(lines) + "\n")
+    p = run("--json", "--now", NOW, str(log))
+    summary = objects(p.stdout)[-1]["summary"]
+    assert summary["attempts"] == {"counted": 2, "duplicates": 1, "top": [{"host": "203.0.113.7", "count": 2}]}
+    assert summary["users_by_address"] == {"203.0.113.7": {"jdoe": 2, "admin": 1}}
+    human = run("--now", NOW, str(log)).stdout.decode()
+    assert "2 counted, 1 duplicate lines" in human
+    assert "2  203.0.113.7  users: jdoe x2, admin x1" in human
