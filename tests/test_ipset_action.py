@@ -4,10 +4,12 @@ ipset program where that adds something."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import logging
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -294,6 +296,43 @@ def test_sets_without_timeout_support_are_upgraded_by_start(ns: str) -> None:
         a.start([KernelBan("192.0.2.96", now + 60)], now)
         assert a.set_info("logban4").with_timeout  # type: ignore[union-attr]
         assert a.check([], now) == []
+
+
+def test_calls_from_other_threads_and_asyncio_stay_in_the_actions_namespace(ns: str) -> None:
+    """pyroute2 keeps sockets per thread; a call from a thread in another namespace must
+    still reach the action's sets, not that thread's namespace."""
+    with netns("other") as other, action_in(ns) as a:
+        now = time.time()
+        a.start([], now)
+        errors: list[BaseException] = []
+
+        def work(i: int) -> None:
+            try:
+                for j in range(10):
+                    a.ban(KernelBan(f"198.51.100.{i * 10 + j}", None), now)
+                a.check([], now)
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        async def from_a_loop() -> None:
+            a.ban(KernelBan("2001:db8::77", None), now)  # blocks the loop briefly; allowed
+
+        with in_netns(other):  # threads inherit this thread's namespace at creation
+            threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+            for t in threads:
+                t.start()
+        for t in threads:
+            t.join()
+        asyncio.run(from_a_loop())
+        assert not errors, errors
+        assert len(a.kernel_entries("logban4")) == 40
+        assert a.kernel_entries("logban6") == {"2001:db8::77": 0}
+        a.stop()
+        with in_netns(other):
+            # the worker started after stop() goes back to the action's namespace
+            a.ban(KernelBan("198.51.100.200", None), now)
+        assert "198.51.100.200" in cli_members(ns, "logban4")
+        assert run_in(other, "ipset", "list", "-n").stdout.split() == []
 
 
 # -- a real connection over a veth pair ------------------------------------------------

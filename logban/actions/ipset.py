@@ -4,24 +4,32 @@ One fixed firewall rule per family (see logban.rules.fixed_rules) rejects member
 this module only ever changes set contents, never the firewall. Everything goes over netlink
 (pyroute2, plus logban.actions.netlink_bulk for the bulk fill): no ipset processes.
 
-Sockets open on first use and stay bound to the network namespace current at that moment.
-pyroute2's synchronous API runs its own event loop: call this from threads, not from inside
-an asyncio loop. Calls are serialised with a lock, so the daemon's threads may share one
-action.
+All kernel work runs on one worker thread owned by the action, started on first use. Why:
+pyroute2's synchronous API keeps its socket per *thread* and opens a new one in whatever
+network namespace the calling thread is in, so a daemon thread calling in would silently
+talk to another namespace's sets; and it runs its own event loop, which cannot happen inside
+a running asyncio loop. The action binds to the network namespace of the thread that first
+uses it; its worker runs there (a worker started after stop() moves back into it), and every
+call from any thread is queued to the worker, which also serialises them.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 import ipaddress
 import logging
 import math
+import os
 import socket
 import threading
+from collections.abc import Callable
+from concurrent.futures import BrokenExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pyroute2 import IPSet
+from pyroute2 import netns as pyroute2_netns
 from pyroute2.ipset import NoSuchObject
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.nfnetlink.ipset import (
@@ -45,6 +53,24 @@ REFRESH_MARGIN = KERNEL_MAX_TIMEOUT // 2
 TEMP_SUFFIX = "-tmp"
 MAX_NAME = 31  # IPSET_MAXNAMELEN - 1 (the NUL)
 FAMILY_NAMES = {socket.AF_INET: "inet", socket.AF_INET6: "inet6"}
+
+
+_R = TypeVar("_R")
+
+
+def _on_worker(method: Callable[..., _R]) -> Callable[..., _R]:
+    """Run the method on the action's worker thread (directly if already on it)."""
+    @functools.wraps(method)
+    def run(self: IPSetAction, *args: Any, **kwargs: Any) -> _R:
+        if threading.current_thread() is self._worker:
+            return method(self, *args, **kwargs)
+        try:
+            return self._executor().submit(method, self, *args, **kwargs).result()
+        except BrokenExecutor as e:
+            self.stop()  # a fresh worker next time
+            raise ActionError("the ipset worker thread could not enter the network namespace "
+                              f"logban first used ({e}); logban needs root") from e
+    return run
 
 
 def kernel_timeout(ban: KernelBan, now: float) -> int:
@@ -120,7 +146,10 @@ class IPSetAction:
         self.maxelem, self.hashsize = maxelem, hashsize
         self._specs = {socket.AF_INET: _Spec(set4, socket.AF_INET),
                        socket.AF_INET6: _Spec(set6, socket.AF_INET6)}
-        self._lock = threading.RLock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+        self._netns_fd: int | None = None  # the namespace of first use, for every worker
         self._ipset: IPSet | None = None
         self._bulk: BulkSocket | None = None
         # bans longer than the kernel allows: address -> (expires, when the kernel drops it)
@@ -130,7 +159,26 @@ class IPSetAction:
         self._errors: collections.deque[str] = collections.deque(maxlen=20)
         self._error_count = 0
 
-    # -- sockets -----------------------------------------------------------------------
+    # -- worker and sockets ------------------------------------------------------------
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._netns_fd is None:
+                self._netns_fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="logban-ipset",
+                                                initializer=self._became_worker)
+            return self._pool
+
+    def _became_worker(self) -> None:
+        """Worker thread start: enter the action's namespace if the thread that happened to
+        start the worker is elsewhere."""
+        assert self._netns_fd is not None
+        here = os.stat("/proc/thread-self/ns/net")
+        there = os.fstat(self._netns_fd)
+        if (here.st_dev, here.st_ino) != (there.st_dev, there.st_ino):
+            pyroute2_netns.setns(self._netns_fd)  # this thread only; raises on failure
+        self._worker = threading.current_thread()
 
     def _sockets(self) -> tuple[IPSet, BulkSocket]:
         if self._ipset is None or self._bulk is None:
@@ -147,27 +195,46 @@ class IPSetAction:
             self._ipset = ips
         return self._ipset, self._bulk
 
+    def _close(self) -> None:
+        if self._ipset is not None:
+            self._ipset.close()
+        if self._bulk is not None:
+            self._bulk.close()
+        self._ipset = self._bulk = None
+
     def stop(self) -> None:
-        """Close the sockets; bans stay in the kernel and expire there by their timeouts."""
-        with self._lock:
-            if self._ipset is not None:
-                self._ipset.close()
-            if self._bulk is not None:
-                self._bulk.close()
-            self._ipset = self._bulk = None
+        """Close the sockets and end the worker; bans stay in the kernel and expire there
+        by their timeouts."""
+        if threading.current_thread() is self._worker:
+            self._close()  # cannot wait for ourselves; the pool stays for the next call
+            return
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                pool.submit(self._close).result()
+            finally:
+                pool.shutdown(wait=True)
+                self._worker = None
 
     # -- kernel primitives -------------------------------------------------------------
 
+    def __del__(self) -> None:
+        fd = getattr(self, "_netns_fd", None)  # absent if __init__ raised
+        if fd is not None:
+            os.close(fd)
+            self._netns_fd = None
+
+    @_on_worker
     def set_info(self, name: str) -> SetInfo | None:
         """The header of one of this action's sets, or None if it does not exist."""
         if name not in self._owned_names():
             raise ValueError(f"{name!r} is not a set of this action")
-        with self._lock:
-            ips, _ = self._sockets()
-            try:
-                msgs = list(ips.list(name, flags=IPSET_FLAG_LIST_HEADER))
-            except NoSuchObject:
-                return None
+        ips, _ = self._sockets()
+        try:
+            msgs = list(ips.list(name, flags=IPSET_FLAG_LIST_HEADER))
+        except NoSuchObject:
+            return None
         for m in msgs:
             if m.get_attr("IPSET_ATTR_SETNAME") != name:
                 continue
@@ -182,28 +249,28 @@ class IPSetAction:
                            with_timeout=get("IPSET_ATTR_TIMEOUT") is not None)
         return None
 
+    @_on_worker
     def kernel_entries(self, name: str) -> dict[str, int]:
         """Address -> remaining kernel timeout (0: permanent) of one of this action's sets;
         empty if the set does not exist. For tests and diagnostics: it reads every entry."""
         if name not in self._owned_names():
             raise ValueError(f"{name!r} is not a set of this action")
-        with self._lock:
-            ips, _ = self._sockets()
-            out: dict[str, int] = {}
-            try:
-                for m in ips.list(name):
-                    adt = m.get_attr("IPSET_ATTR_ADT")
-                    if adt is None:
-                        continue
-                    for d in adt.get_attrs("IPSET_ATTR_DATA"):
-                        ip = d.get_attr("IPSET_ATTR_IP_FROM")
-                        addr = ip.get_attr("IPSET_ATTR_IPADDR_IPV4") or ip.get_attr(
-                            "IPSET_ATTR_IPADDR_IPV6")
-                        out[str(ipaddress.ip_address(addr))] = d.get_attr(
-                            "IPSET_ATTR_TIMEOUT") or 0
-            except NoSuchObject:
-                return {}
-            return out
+        ips, _ = self._sockets()
+        out: dict[str, int] = {}
+        try:
+            for m in ips.list(name):
+                adt = m.get_attr("IPSET_ATTR_ADT")
+                if adt is None:
+                    continue
+                for d in adt.get_attrs("IPSET_ATTR_DATA"):
+                    ip = d.get_attr("IPSET_ATTR_IP_FROM")
+                    addr = ip.get_attr("IPSET_ATTR_IPADDR_IPV4") or ip.get_attr(
+                        "IPSET_ATTR_IPADDR_IPV6")
+                    out[str(ipaddress.ip_address(addr))] = d.get_attr(
+                        "IPSET_ATTR_TIMEOUT") or 0
+        except NoSuchObject:
+            return {}
+        return out
 
     def _owned_names(self) -> set[str]:
         return {n for s in self._specs.values() for n in (s.name, s.temp)}
@@ -312,102 +379,103 @@ class IPSetAction:
 
     # -- the Action interface ----------------------------------------------------------
 
+    @_on_worker
     def ensure_sets(self) -> list[str]:
         """Create the sets that are missing, leaving existing ones and their entries alone
         (for boot, before the firewall rules that name them are loaded). Returns the names
         created."""
         created = []
-        with self._lock:
-            for spec in self._specs.values():
-                if self.set_info(spec.name) is not None:
-                    continue
-                try:
-                    self._create(spec.name, spec.family, exclusive=False)
-                except NetlinkError as e:
-                    raise ActionError(f"cannot create ipset {spec.name!r} ({SET_TYPE} family "
-                                      f"{spec.family_name}): {e}") from e
-                created.append(spec.name)
+        for spec in self._specs.values():
+            if self.set_info(spec.name) is not None:
+                continue
+            try:
+                self._create(spec.name, spec.family, exclusive=False)
+            except NetlinkError as e:
+                raise ActionError(f"cannot create ipset {spec.name!r} ({SET_TYPE} family "
+                                  f"{spec.family_name}): {e}") from e
+            created.append(spec.name)
         return created
 
+    @_on_worker
     def start(self, bans: list[KernelBan], now: float) -> None:
         """Create missing sets and make both hold exactly ``bans`` (bulk fill and swap).
 
         Raises SetFullError after syncing both sets if bans did not fit in maxelem (the
         sets then hold the first maxelem of them), ActionError if a set could not be
         synced."""
-        with self._lock:
-            self._long.clear()
-            self._refill.clear()
-            full = []
-            for family, fam_bans in self._by_family(bans).items():
-                overflow = self._sync(self._specs[family], fam_bans, now)
-                if overflow:
-                    full.append(f"{self._specs[family].name} ({overflow} of {len(fam_bans)} "
-                                "bans left out)")
-            if full:
-                msg = (f"ipset {' and '.join(full)} full at maxelem={self.maxelem}: those "
-                       "addresses are not blocked by the kernel; raise maxelem in the ipset "
-                       "action options and restart logban")
-                self._record(msg)
-                raise SetFullError(msg)
+        self._long.clear()
+        self._refill.clear()
+        full = []
+        for family, fam_bans in self._by_family(bans).items():
+            overflow = self._sync(self._specs[family], fam_bans, now)
+            if overflow:
+                full.append(f"{self._specs[family].name} ({overflow} of {len(fam_bans)} "
+                            "bans left out)")
+        if full:
+            msg = (f"ipset {' and '.join(full)} full at maxelem={self.maxelem}: those "
+                   "addresses are not blocked by the kernel; raise maxelem in the ipset "
+                   "action options and restart logban")
+            self._record(msg)
+            raise SetFullError(msg)
 
+    @_on_worker
     def ban(self, ban: KernelBan, now: float) -> None:
         family = address_family(ban.address)
         spec = self._specs[family]
         timeout = kernel_timeout(ban, now)
-        with self._lock:
-            ips, _ = self._sockets()
-            for attempt in (1, 2):
+        ips, _ = self._sockets()
+        for attempt in (1, 2):
+            try:
+                # exclusive=False: re-adding an existing entry refreshes its timeout
+                ips.add(spec.name, ban.address, family=family, exclusive=False,
+                        timeout=timeout)
+                break
+            except NoSuchObject:
+                if attempt == 2:
+                    raise ActionError(f"set {spec.name!r} vanished twice while banning "
+                                      f"{ban.address}; is something destroying it?")
+                # destroyed from outside: recreate now so this ban holds, and let the
+                # next check() refill the bans the set lost
+                self._record(f"set {spec.name!r} was missing when banning {ban.address} "
+                             "(destroyed from outside?): recreated; the next check "
+                             "refills it", logging.WARNING)
                 try:
-                    # exclusive=False: re-adding an existing entry refreshes its timeout
-                    ips.add(spec.name, ban.address, family=family, exclusive=False,
-                            timeout=timeout)
-                    break
-                except NoSuchObject:
-                    if attempt == 2:
-                        raise ActionError(f"set {spec.name!r} vanished twice while banning "
-                                          f"{ban.address}; is something destroying it?")
-                    # destroyed from outside: recreate now so this ban holds, and let the
-                    # next check() refill the bans the set lost
-                    self._record(f"set {spec.name!r} was missing when banning {ban.address} "
-                                 "(destroyed from outside?): recreated; the next check "
-                                 "refills it", logging.WARNING)
-                    try:
-                        self._create(spec.name, family, exclusive=False)
-                    except NetlinkError as e:
-                        raise ActionError(f"cannot recreate set {spec.name!r}: {e}") from e
-                    self._refill.add(family)
+                    self._create(spec.name, family, exclusive=False)
                 except NetlinkError as e:
-                    if e.code == IPSET_ERR_HASH_FULL:
-                        info = self.set_info(spec.name)
-                        maxelem = info.maxelem if info else self.maxelem
-                        msg = (f"ipset {spec.name!r} is full (maxelem={maxelem}): "
-                               f"{ban.address} was NOT banned in the kernel. Raise maxelem in "
-                               "the ipset action options and restart logban, or shorten "
-                               "ban times")
-                        self._record(msg)
-                        raise SetFullError(msg) from e
-                    msg = f"adding {ban.address} to set {spec.name!r} failed: {e}"
+                    raise ActionError(f"cannot recreate set {spec.name!r}: {e}") from e
+                self._refill.add(family)
+            except NetlinkError as e:
+                if e.code == IPSET_ERR_HASH_FULL:
+                    info = self.set_info(spec.name)
+                    maxelem = info.maxelem if info else self.maxelem
+                    msg = (f"ipset {spec.name!r} is full (maxelem={maxelem}): "
+                           f"{ban.address} was NOT banned in the kernel. Raise maxelem in "
+                           "the ipset action options and restart logban, or shorten "
+                           "ban times")
                     self._record(msg)
-                    raise ActionError(msg) from e
-            self._note_long(ban, timeout, now)
+                    raise SetFullError(msg) from e
+                msg = f"adding {ban.address} to set {spec.name!r} failed: {e}"
+                self._record(msg)
+                raise ActionError(msg) from e
+        self._note_long(ban, timeout, now)
 
+    @_on_worker
     def unban(self, address: str) -> None:
         family = address_family(address)
         spec = self._specs[family]
-        with self._lock:
-            self._long.pop(address, None)
-            ips, _ = self._sockets()
-            try:
-                # exclusive=False: an entry that is not there (expired) is no error
-                ips.delete(spec.name, address, family=family, exclusive=False)
-            except NoSuchObject:
-                pass  # no set, so the address is not banned either
-            except NetlinkError as e:
-                msg = f"removing {address} from set {spec.name!r} failed: {e}"
-                self._record(msg)
-                raise ActionError(msg) from e
+        self._long.pop(address, None)
+        ips, _ = self._sockets()
+        try:
+            # exclusive=False: an entry that is not there (expired) is no error
+            ips.delete(spec.name, address, family=family, exclusive=False)
+        except NoSuchObject:
+            pass  # no set, so the address is not banned either
+        except NetlinkError as e:
+            msg = f"removing {address} from set {spec.name!r} failed: {e}"
+            self._record(msg)
+            raise ActionError(msg) from e
 
+    @_on_worker
     def check(self, bans: list[KernelBan], now: float) -> list[str]:
         """Repair what was broken from outside and return what remains broken.
 
@@ -415,54 +483,53 @@ class IPSetAction:
         than the kernel maximum get their kernel timeout renewed; a full or foreign set is
         reported."""
         problems: list[str] = []
-        with self._lock:
-            by_family = self._by_family(bans)
-            for family, spec in self._specs.items():
-                fam_bans = [b for b in by_family[family]
-                            if b.expires is None or b.expires > now]
-                try:
+        by_family = self._by_family(bans)
+        for family, spec in self._specs.items():
+            fam_bans = [b for b in by_family[family]
+                        if b.expires is None or b.expires > now]
+            try:
+                info = self.set_info(spec.name)
+                why = None
+                if info is None:
+                    why = "was missing (destroyed from outside?)"
+                elif family in self._refill:
+                    why = "was recreated by a ban"
+                elif info.entries == 0 and fam_bans:
+                    why = "was empty (flushed from outside?)"
+                if why:
+                    overflow = self._sync(spec, fam_bans, now)
+                    self._refill.discard(family)
+                    self._record(f"set {spec.name!r} {why}: refilled with "
+                                 f"{len(fam_bans)} bans", logging.WARNING)
+                    if overflow:
+                        problems.append(
+                            f"ipset {spec.name!r} is full (maxelem={self.maxelem}): "
+                            f"{overflow} bans are not blocked by the kernel; raise "
+                            "maxelem and restart logban")
                     info = self.set_info(spec.name)
-                    why = None
-                    if info is None:
-                        why = "was missing (destroyed from outside?)"
-                    elif family in self._refill:
-                        why = "was recreated by a ban"
-                    elif info.entries == 0 and fam_bans:
-                        why = "was empty (flushed from outside?)"
-                    if why:
-                        overflow = self._sync(spec, fam_bans, now)
-                        self._refill.discard(family)
-                        self._record(f"set {spec.name!r} {why}: refilled with "
-                                     f"{len(fam_bans)} bans", logging.WARNING)
-                        if overflow:
-                            problems.append(
-                                f"ipset {spec.name!r} is full (maxelem={self.maxelem}): "
-                                f"{overflow} bans are not blocked by the kernel; raise "
-                                "maxelem and restart logban")
-                        info = self.set_info(spec.name)
-                    if info is None:
-                        problems.append(f"ipset {spec.name!r} does not exist and could not "
-                                        "be recreated")
-                        continue
-                    if (info.typename != SET_TYPE or info.family != family
-                            or not info.with_timeout):
-                        problems.append(
-                            f"ipset {spec.name!r} is {info.typename} family "
-                            f"{FAMILY_NAMES.get(info.family, info.family)}"
-                            f"{'' if info.with_timeout else ' without timeout'}; logban "
-                            f"needs {SET_TYPE} family {spec.family_name} with timeout. "
-                            f"Remove the rule using it, `ipset destroy {spec.name}`, and "
-                            "restart logban")
-                    elif info.entries >= info.maxelem:
-                        problems.append(
-                            f"ipset {spec.name!r} is full ({info.entries} entries, "
-                            f"maxelem={info.maxelem}): new bans do not reach the kernel; "
-                            "raise maxelem in the ipset action options and restart logban")
-                except ActionError as e:
-                    problems.append(str(e))
-                except (NetlinkError, OSError) as e:
-                    problems.append(f"checking ipset {spec.name!r} failed: {e}")
-            problems.extend(self._renew_long(now))
+                if info is None:
+                    problems.append(f"ipset {spec.name!r} does not exist and could not "
+                                    "be recreated")
+                    continue
+                if (info.typename != SET_TYPE or info.family != family
+                        or not info.with_timeout):
+                    problems.append(
+                        f"ipset {spec.name!r} is {info.typename} family "
+                        f"{FAMILY_NAMES.get(info.family, info.family)}"
+                        f"{'' if info.with_timeout else ' without timeout'}; logban "
+                        f"needs {SET_TYPE} family {spec.family_name} with timeout. "
+                        f"Remove the rule using it, `ipset destroy {spec.name}`, and "
+                        "restart logban")
+                elif info.entries >= info.maxelem:
+                    problems.append(
+                        f"ipset {spec.name!r} is full ({info.entries} entries, "
+                        f"maxelem={info.maxelem}): new bans do not reach the kernel; "
+                        "raise maxelem in the ipset action options and restart logban")
+            except ActionError as e:
+                problems.append(str(e))
+            except (NetlinkError, OSError) as e:
+                problems.append(f"checking ipset {spec.name!r} failed: {e}")
+        problems.extend(self._renew_long(now))
         return problems
 
     def _renew_long(self, now: float) -> list[str]:
@@ -477,20 +544,20 @@ class IPSetAction:
                     problems.append(f"renewing the kernel timeout of {address}: {e}")
         return problems
 
+    @_on_worker
     def status(self) -> dict[str, Any]:
-        with self._lock:
-            sets: dict[str, Any] = {}
-            for spec in self._specs.values():
-                try:
-                    info = self.set_info(spec.name)
-                except (ActionError, NetlinkError, OSError) as e:
-                    sets[spec.name] = {"family": spec.family_name, "error": str(e)}
-                    continue
-                sets[spec.name] = {
-                    "family": spec.family_name, "exists": info is not None,
-                    "entries": info.entries if info else 0,
-                    "maxelem": info.maxelem if info else self.maxelem,
-                    "references": info.references if info else 0}
-            return {"action": self.name, "sets": sets, "maxelem": self.maxelem,
-                    "long_bans": len(self._long), "errors": self._error_count,
-                    "recent_errors": list(self._errors)}
+        sets: dict[str, Any] = {}
+        for spec in self._specs.values():
+            try:
+                info = self.set_info(spec.name)
+            except (ActionError, NetlinkError, OSError) as e:
+                sets[spec.name] = {"family": spec.family_name, "error": str(e)}
+                continue
+            sets[spec.name] = {
+                "family": spec.family_name, "exists": info is not None,
+                "entries": info.entries if info else 0,
+                "maxelem": info.maxelem if info else self.maxelem,
+                "references": info.references if info else 0}
+        return {"action": self.name, "sets": sets, "maxelem": self.maxelem,
+                "long_bans": len(self._long), "errors": self._error_count,
+                "recent_errors": list(self._errors)}
