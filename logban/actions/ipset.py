@@ -213,17 +213,19 @@ class IPSetAction:
         if pool is not None:
             try:
                 pool.submit(self._close).result()
+            except BrokenExecutor:
+                pass  # the worker never started, so it opened no sockets
             finally:
                 pool.shutdown(wait=True)
                 self._worker = None
-
-    # -- kernel primitives -------------------------------------------------------------
 
     def __del__(self) -> None:
         fd = getattr(self, "_netns_fd", None)  # absent if __init__ raised
         if fd is not None:
             os.close(fd)
             self._netns_fd = None
+
+    # -- kernel primitives -------------------------------------------------------------
 
     @_on_worker
     def set_info(self, name: str) -> SetInfo | None:
