@@ -26,6 +26,10 @@ HOST_RE = r"(?P<host>[0-9A-Fa-f:.]++)"
 _HOSTNAME = r"(?:[^\s:\[\]]++ )?"
 
 
+# libyaml's loader when PyYAML was built with it: start-up is part of every test-filter run.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class FilterError(Exception):
     """A filter file that cannot be used; the message names the file and what to fix."""
 
@@ -94,7 +98,7 @@ def _compile(path: Path, where: str, body: str) -> re.Pattern[str]:
 def load_filter(path: Path, overrides: dict[str, str] | None = None) -> Filter:
     try:
         text = path.read_text(encoding="utf-8")
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_Loader)
     except (OSError, UnicodeDecodeError) as e:
         raise FilterError(f"{path}: cannot read: {e}") from None
     except yaml.YAMLError as e:

@@ -31,16 +31,70 @@ class LineResult:
     bad_address: bool = False  # a pattern matched, but its host was no valid address
 
 
+MIN_KEY = 4
+# Ordinary mail log text: a key found in it would make the block pass stop at ordinary lines,
+# so such keys are never chosen (the literal itself is always allowed).
+_ORDINARY = (
+    b"Dec  3 10:00:00 mx1 postfix/smtpd[1]: connect from mail.example.net[192.0.2.1]\n"
+    b"postfix/smtpd[1]: 4AB: client=mail.example.net[192.0.2.1], sasl_method=PLAIN, sasl_username=user\n"
+    b"postfix/cleanup[2]: 4AB: message-id=<x@example.net>\n"
+    b"postfix/qmgr[3]: 4AB: from=<user@example.net>, size=1234, nrcpt=1 (queue active)\n"
+    b"postfix/smtp[4]: 4AB: to=<user@example.org>, relay=mx.example.org[192.0.2.2]:25, delay=0.5, "
+    b"delays=0.1/0/0.2/0.2, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 5CD)\n"
+    b"postfix/local[5]: 4AB: to=<user@example.org>, relay=local, status=sent (delivered to mailbox)\n"
+    b"postfix/smtpd[1]: disconnect from mail.example.net[192.0.2.1] ehlo=1 mail=1 rcpt=1 data=1 quit=1\n"
+    b"postfix/smtpd[1]: NOQUEUE: reject: RCPT from unknown[192.0.2.1]: 554 5.7.1 Relay access denied; "
+    b"from=<a@example.net> to=<b@example.org> proto=ESMTP helo=<user>\n"
+    b"sendmail[6]: 4B3: from=<user@example.net>, size=1234, class=0, nrcpts=1, msgid=<x@example.net>, "
+    b"proto=ESMTP, daemon=MTA, relay=mail.example.net [192.0.2.1]\n"
+    b"sendmail[6]: 4B3: AUTH=server, relay=mail.example.net [192.0.2.1], authid=user, mech=PLAIN, bits=0\n"
+    b"sendmail[6]: 4B3: to=<user@example.org>, delay=00:00:01, mailer=local, pri=30000, stat=Sent\n"
+    b"dovecot: imap-login: Login: user=<user@example.org>, method=PLAIN, rip=192.0.2.1, lip=192.0.2.2, "
+    b"mpid=7, TLS, session=<abc>\n"
+    b"dovecot: imap(user@example.org)<7><abc>: Disconnected: Logged out in=10 out=20 deleted=0 expunged=0\n"
+    b"dovecot: pop3-login: Disconnected (no auth attempts in 0 secs): user=<>, rip=192.0.2.1\n"
+    b"kernel: IN=eth0 OUT= MAC=00:00 SRC=192.0.2.1 DST=192.0.2.2 LEN=60 PROTO=TCP SPT=1 DPT=25 SYN\n"
+    b"saslauthd[8]: do_auth         : auth success: [user=user] [service=smtp] [realm=] [mech=pam]\n"
+)
+
+
+def cover_keys(literals: tuple[bytes, ...] | list[bytes]) -> tuple[bytes, ...]:
+    """A small set of substrings such that every literal contains at least one (greedy set
+    cover over substrings of at least MIN_KEY bytes; longer keys win ties, as they are rarer
+    in ordinary lines)."""
+    todo = set(literals)
+    keys: list[bytes] = []
+    while todo:
+        best: tuple[int, int, bytes] | None = None
+        cands = {lit[i:j] for lit in todo for i in range(len(lit))
+                 for j in range(i + min(MIN_KEY, len(lit)), len(lit) + 1)}
+        for c in cands:
+            if not c.strip() or (c in _ORDINARY and c not in todo):
+                continue
+            score = (sum(1 for lit in todo if c in lit), len(c), c)
+            if best is None or score > best:
+                best = score
+        assert best is not None
+        key = best[2]
+        keys.append(key)
+        todo = {lit for lit in todo if key not in lit}
+    return tuple(sorted(keys))
+
+
 class Matcher:
     def __init__(self, filters: list[Filter]) -> None:
         self.filters = filters
         self.literals: tuple[bytes, ...] = tuple(sorted({b for f in filters for b in f.literal_bytes}))
+        # The block pass searches for fewer, shared keys (every literal holds one of them), so
+        # the whole block is scanned a few times instead of once per literal; each line found
+        # then meets the filters' exact literal check in ``wants``.
+        self.keys: tuple[bytes, ...] = cover_keys(self.literals)
 
     def candidates(self, data: bytes) -> list[int]:
         """Start offsets of the lines in ``data`` that hold any literal, in order."""
         starts: set[int] = set()
         find, rfind = data.find, data.rfind
-        for lit in self.literals:
+        for lit in self.keys:
             pos = find(lit)
             while pos != -1:
                 starts.add(rfind(b"\n", 0, pos) + 1)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 import time
 from collections import Counter
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO, TextIO
 
-from logban.matcher import Matcher
+from logban.matcher import LineResult, Matcher
 from logban.model import Failure
 from logban.timestamps import iso
 
@@ -157,17 +159,100 @@ class Correlation:
             report.duplicates += 1
 
 
+Hit = tuple[int, str, LineResult]
+PARALLEL_MIN = 32 * 1024 * 1024  # smaller files are done before worker processes would start
+
+
+def _serial(matcher: Matcher, stream: BinaryIO, now: datetime, default_time: datetime | None,
+            progress: Progress | None) -> Iterator[tuple[int, list[Hit]]]:
+    for data in read_blocks(stream):
+        hits = list(matcher.scan(data, now, default_time))
+        if progress is not None:
+            progress.advance(len(data))
+        yield data.count(b"\n"), hits
+
+
+class _Slice:
+    """A reader over bytes [start, end) of a file."""
+
+    def __init__(self, f: BinaryIO, start: int, end: int) -> None:
+        f.seek(start)
+        self.f, self.left = f, end - start
+
+    def read(self, n: int) -> bytes:
+        data = self.f.read(min(n, self.left)) if self.left > 0 else b""
+        self.left -= len(data)
+        return data
+
+
+# Set in the parent just before the worker processes fork, so they inherit the compiled filters.
+_WORK: tuple[Matcher, datetime, datetime | None] | None = None
+
+
+def _scan_range(path: str, start: int, end: int) -> tuple[int, list[Hit]]:
+    assert _WORK is not None
+    matcher, now, default_time = _WORK
+    base, out = 0, []
+    with open(path, "rb") as f:
+        for n, hits in _serial(matcher, _Slice(f, start, end), now, default_time, None):  # type: ignore[arg-type]
+            out.extend((base + i, text, res) for i, text, res in hits)
+            base += n
+    return base, out
+
+
+def _ranges(path: str, size: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` byte ranges of the file, each ending just after a newline."""
+    cuts = [0]
+    with open(path, "rb") as f:
+        for k in range(1, parts):
+            f.seek(max(cuts[-1], size * k // parts))
+            f.readline()
+            pos = f.tell()
+            if pos < size:
+                cuts.append(pos)
+    cuts.append(size)
+    return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
+
+
+def _parallel(matcher: Matcher, path: str, size: int, now: datetime, default_time: datetime | None,
+              progress: Progress | None, workers: int) -> Iterator[tuple[int, list[Hit]]]:
+    """Split a big file between processes (all cores); results come back in file order."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    global _WORK
+    _WORK = (matcher, now, default_time)
+    ranges = _ranges(path, size, workers * 2)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = [pool.submit(_scan_range, path, a, b) for a, b in ranges]
+        for (a, b), fut in zip(ranges, futures):
+            n, hits = fut.result()
+            if progress is not None:
+                progress.advance(b - a)
+            yield n, hits
+
+
 def run(matcher: Matcher, stream: BinaryIO, now: datetime, json_out: TextIO | None,
         progress: Progress | None = None, default_time: datetime | None = None,
-        correlate_window: float = 2.0) -> Report:
-    """Match every line of ``stream``; write one JSON object per failure to ``json_out``."""
+        correlate_window: float = 2.0, workers: int | None = None) -> Report:
+    """Match every line of ``stream``; write one JSON object per failure to ``json_out``.
+
+    A big regular file is split between ``workers`` processes (default: one per core); the
+    matching is the same, and the results are merged in file order.
+    """
     report = Report(filters={f.name: FilterReport() for f in matcher.filters})
     corr = report.correlation = Correlation(correlate_window)
     t0 = time.perf_counter()
     base = 0  # lines before the current block
     write = json_out.write if json_out is not None else None
-    for data in read_blocks(stream):
-        for index, text, res in matcher.scan(data, now, default_time):
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    size, path = _regular_file(stream)
+    if workers > 1 and path is not None and size >= PARALLEL_MIN:
+        source = _parallel(matcher, path, size, now, default_time, progress, workers)
+    else:
+        source = _serial(matcher, stream, now, default_time, progress)
+    for n, hits in source:
+        for index, text, res in hits:
             lineno = base + index + 1
             if res.too_long:
                 report.too_long += 1
@@ -186,13 +271,21 @@ def run(matcher: Matcher, stream: BinaryIO, now: datetime, json_out: TextIO | No
                 r.near_misses += 1
                 if len(r.near_miss_samples) < NEAR_MISS_KEEP:
                     r.near_miss_samples.append((lineno, text[:500]))
-        n = data.count(b"\n")
         base += n
-        if progress is not None:
-            progress.advance(len(data))
     report.lines = base
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _regular_file(stream: BinaryIO) -> tuple[int, str | None]:
+    try:
+        st = os.fstat(stream.fileno())
+    except (OSError, AttributeError, ValueError):
+        return 0, None
+    name = getattr(stream, "name", None)
+    if not stat.S_ISREG(st.st_mode) or not isinstance(name, str) or stream.tell() != 0:
+        return 0, None
+    return st.st_size, name
 
 
 def print_human(report: Report, out: TextIO, top: int = 10) -> None:
