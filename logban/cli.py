@@ -210,75 +210,88 @@ def cmd_unban(args: argparse.Namespace) -> int:
 
 
 def cmd_sets(args: argparse.Namespace) -> int:
-    cfg = _load(args)
-    from logban.actions.base import ActionError
-    from logban.daemon import make_action
+    """Create the ipsets at boot, before the firewall rules that name them are loaded.
 
-    done = []
-    for name in dict.fromkeys(j.action for j in cfg.jails.values()):
-        if cfg.action_kind(name) != "ipset":
-            continue
-        a = make_action(name, cfg)
+    A broken configuration must not leave the server without a firewall (iptables-restore
+    rejects a whole ruleset that names a missing set), so then the sets are still made, from
+    the file's ipset actions if they can be read, else with the default names.
+    """
+    from logban.actions.base import ActionError
+    from logban.actions.ipset import IPSetAction
+    from logban.config import ConfigError, config_path, load_config
+
+    path = config_path(args.config)
+    try:
+        cfg = load_config(path, check_filters=False)
+        specs = [cfg.actions[n] for n in dict.fromkeys(j.action for j in cfg.jails.values())
+                 if cfg.action_kind(n) == "ipset"]
+    except ConfigError as e:
+        for p in e.problems:
+            sys.stderr.write(f"warning: {p}\n")
+        specs = _ipset_specs_anyway(path)
+        sys.stderr.write("logban: the configuration is broken; creating the sets anyway so the "
+                         "firewall rules that name them can load. Fix it and run 'logban check'.\n")
+    made: list[str] = []
+    for spec in specs:
+        opts = {k: spec[k] for k in ("set4", "set6", "maxelem", "hashsize") if k in spec}
+        a = IPSetAction(**opts)
         try:
-            a.ensure_sets()  # type: ignore[attr-defined]
+            made += a.ensure_sets()
         except ActionError as e:
             sys.stderr.write(f"logban: {e}\n")
             return 1
         finally:
             a.stop()
-        done.append(name)
-    print("sets ready: " + (", ".join(done) or "none (no ipset action configured)"))
+    print("sets ready" + (f" (created: {', '.join(made)})" if made else "")
+          + ("" if specs else ": none, no ipset action is configured"))
     return 0
+
+
+def _ipset_specs_anyway(path: Path) -> list[dict[str, object]]:
+    """The ipset actions of a configuration that failed validation, best effort."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        actions = doc.get("actions") or {}
+        specs = [dict(v) for k, v in actions.items()
+                 if isinstance(v, dict) and v.get("type", k) == "ipset"]
+        specs = [{k: v for k, v in s.items() if (k in ("set4", "set6") and isinstance(v, str))
+                  or (k in ("maxelem", "hashsize") and isinstance(v, int))} for s in specs]
+    except Exception:
+        specs = []
+    return specs or [{}]
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
     cfg = _load(args)
     from logban import rules
 
-    ipset = next((cfg.actions[j.action] for j in cfg.jails.values()
-                  if cfg.action_kind(j.action) == "ipset"), cfg.actions.get("ipset", {}))
-    set4, set6 = str(ipset.get("set4", "logban4")), str(ipset.get("set6", "logban6"))
-    ports = [int(p) for p in cfg.rules.get("ports", rules.DEFAULT_BAN_PORTS)]
     try:
-        if args.kernel_matcher:
-            print(kernel_matcher_text(cfg))
-            return 0
-        fixed = rules.fixed_rules(set4, set6, ports)
+        text = kernel_matcher_text(cfg) if args.kernel_matcher else rules.render_fixed(cfg, args.format)
     except ValueError as e:
         raise UsageError(f"{cfg.path}: {e}")
-    if args.format == "firewalld":
-        print(fixed["firewalld"], end="")
-        print("\n# or, as /etc/firewalld/direct.xml:")
-        print(fixed["firewalld-xml"], end="")
-    else:
-        print("# iptables-restore --noflush < this part (e.g. in /etc/sysconfig/iptables)")
-        print(fixed["iptables"], end="")
-        print("# ip6tables-restore --noflush < this part (e.g. in /etc/sysconfig/ip6tables)")
-        print(fixed["ip6tables"], end="")
+    print(text)
     return 0
 
 
 def kernel_matcher_text(cfg: "Config") -> str:
-    """The in-kernel matcher for both families, with the LOG prefixes the kernel-smtp filter
-    of this configuration expects (its vars, overridden by filter_vars)."""
+    """The in-kernel matcher for both families. Its LOG prefixes are the kernel-smtp filter's
+    own variables (with this configuration's filter_vars), so the filter reads exactly what the
+    rules make the kernel write."""
     from logban import rules
     from logban.filters import load_filters
 
     flt = load_filters(["kernel-smtp"], overrides=cfg.filter_vars)[0]
-    km = cfg.kernel_matcher
-    own = km.get("own_networks")
-    if own is None:
-        own = [str(n) for n in cfg.ignore if not n.is_loopback]
-    kw = dict(ports=[int(p) for p in km.get("ports", rules.DEFAULT_MATCHER_PORTS)],
-              reply=str(km.get("reply", rules.DEFAULT_REPLY)),
-              strike_prefix=flt.vars["strike_prefix"], reject_prefix=flt.vars["reject_prefix"],
-              bruteforce_prefix=flt.vars["bruteforce_prefix"])
-    out = []
-    for v in (4, 6):
-        nets = [n for n in own if (":" in str(n)) == (v == 6)]
-        out.append(f"# {'ip6tables' if v == 6 else 'iptables'}-restore --noflush < this part")
-        out.append(rules.kernel_matcher_fragment(v, own_networks=nets, **kw))  # type: ignore[arg-type]
-    return "\n".join(out)
+    km = dict(cfg.kernel_matcher)
+    if km.get("own_networks") is None:
+        km["own_networks"] = [str(n) for n in cfg.ignore if not n.is_loopback]
+    if "ports" in km:
+        km["ports"] = tuple(int(p) for p in km["ports"])
+    r = rules.kernel_matcher_rules(strike_prefix=flt.vars["strike_prefix"],
+                                   reject_prefix=flt.vars["reject_prefix"],
+                                   bruteforce_prefix=flt.vars["bruteforce_prefix"], **km)
+    return f"{r['iptables']}\n{r['ip6tables']}".rstrip("\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -328,7 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     ru = with_config(sub.add_parser("rules", help="print the fixed firewall rules"))
     ru.add_argument("--kernel-matcher", action="store_true",
                     help="print the in-kernel SMTP AUTH matcher ruleset instead")
-    ru.add_argument("--format", choices=["iptables", "firewalld"], default="iptables")
+    ru.add_argument("--format", choices=["iptables", "firewalld", "firewalld-xml"], default="iptables",
+                    help="iptables-restore fragments, firewall-cmd lines, or direct.xml")
     ru.set_defaults(func=cmd_rules)
     return p
 

@@ -142,6 +142,8 @@ class _Checker:
 TOP_KEYS = {"state_dir", "socket", "ignore", "ignore_self", "sources", "jails", "actions",
             "filter_vars", "filter_dirs", "max_tracked", "correlate_window", "kernel_matcher",
             "rules", "log_level"}
+KERNEL_MATCHER_KEYS = {"ports", "reply", "own_networks", "strikes", "strike_seconds", "conn_hitcount",
+                       "conn_seconds", "search_to"}
 JAIL_KEYS = {"filters", "maxretry", "findtime", "bantime", "bantime_factor", "bantime_max", "action"}
 
 
@@ -270,6 +272,16 @@ def load_config(path: Path, check_filters: bool = True) -> Config:
             c.bad(kp + ("findtime",), "must be longer than 0")
         jails[str(name)] = jail
 
+    km = c.mapping(("kernel_matcher",), doc.get("kernel_matcher"))
+    # The LOG prefixes are not here on purpose: they are the kernel-smtp filter's variables
+    # (filter_vars), so the rules and the filter can never disagree.
+    c.unknown(("kernel_matcher",), km, KERNEL_MATCHER_KEYS)
+    for k in ("strikes", "strike_seconds", "conn_hitcount", "conn_seconds", "search_to"):
+        if k in km:
+            c.integer(("kernel_matcher", k), km[k], 0, 1)
+    rules_opts = c.mapping(("rules",), doc.get("rules"))
+    c.unknown(("rules",), rules_opts, {"ports"})
+
     level = str(doc.get("log_level", "info")).lower()
     if level not in ("debug", "info", "warning", "error"):
         c.bad(("log_level",), "must be debug, info, warning or error")
@@ -296,8 +308,8 @@ def load_config(path: Path, check_filters: bool = True) -> Config:
         filter_vars=filter_vars, filter_dirs=filter_dirs,
         max_tracked=c.integer(("max_tracked",), doc.get("max_tracked"), 1_000_000, 1),
         correlate_window=c.duration(("correlate_window",), doc.get("correlate_window"), 2.0),
-        kernel_matcher=c.mapping(("kernel_matcher",), doc.get("kernel_matcher")),
-        rules=c.mapping(("rules",), doc.get("rules")),
+        kernel_matcher=km,
+        rules=rules_opts,
         log_level=level, warnings=warnings)
 
 

@@ -238,7 +238,7 @@ class Daemon:
             if f is None:
                 continue
             self.failures_seen += 1
-            for d in pipe.tracker.process(f):
+            for d in pipe.tracker.process(f, chunk.source):
                 self._decide(d)
         self.lines_read[chunk.source] = self.lines_read.get(chunk.source, 0) + chunk.data.count(b"\n")
 

@@ -279,11 +279,6 @@ def kernel_matcher_rules(
 
 # -- adapters for `logban rules` --------------------------------------------------------
 
-MATCHER_KEYS = ("ports", "reply", "own_networks", "strike_prefix", "reject_prefix",
-                "bruteforce_prefix", "strikes", "strike_seconds", "conn_hitcount",
-                "conn_seconds", "search_to")
-
-
 def _ipset_actions(cfg: Any) -> list[tuple[str, str]]:
     """(set4, set6) of every ipset action the jails use (the defaults if none)."""
     names = list(dict.fromkeys(j.action for j in getattr(cfg, "jails", {}).values()))
@@ -312,24 +307,3 @@ def render_fixed(cfg: Any, fmt: str = "iptables") -> str:
         else:
             raise ValueError(f"unknown format {fmt!r} (iptables, firewalld, firewalld-xml)")
     return "\n".join(parts).rstrip("\n")
-
-
-def render_kernel_matcher(cfg: Any, fmt: str = "iptables") -> str:
-    """`logban rules --kernel-matcher`: options from ``cfg.kernel_matcher`` (keys as in
-    MATCHER_KEYS); LOG prefixes default to the kernel-smtp filter's vars so the filter
-    reads what the rules write."""
-    if fmt != "iptables":
-        raise ValueError("the kernel matcher is only available as iptables-restore input")
-    opts = dict(getattr(cfg, "kernel_matcher", None) or {})
-    unknown = set(opts) - set(MATCHER_KEYS)
-    if unknown:
-        raise ValueError(f"kernel_matcher: unknown keys {sorted(unknown)} "
-                         f"(known: {', '.join(MATCHER_KEYS)})")
-    fvars = (getattr(cfg, "filter_vars", None) or {}).get("kernel-smtp", {})
-    for key in ("strike_prefix", "reject_prefix", "bruteforce_prefix"):
-        if key not in opts and key in fvars:
-            opts[key] = fvars[key]
-    if "ports" in opts:
-        opts["ports"] = tuple(opts["ports"])
-    r = kernel_matcher_rules(**opts)
-    return f"{r['iptables']}\n{r['ip6tables']}".rstrip("\n")

@@ -1,11 +1,13 @@
 """Per jail, per address: count failures, decide bans.
 
 One attempt is counted once. The same failed AUTH often appears in several logs (sendmail plus
-saslauthd plus the kernel strike; postfix plus dovecot's auth process). Failures of one address
-are grouped into an *attempt cluster* while they follow each other within ``correlate_window``
-seconds; inside a cluster each filter's lines are counted, and the cluster counts as many
-failures as the filter that reported the most of them. Three real attempts logged by three
-filters (nine lines) count three, not nine; three attempts seen by one filter still count three.
+saslauthd plus the kernel strike; postfix plus dovecot's auth process), and the same line may
+arrive twice when rsyslog copies the journal into /var/log/maillog and logban reads both.
+Failures of one address are grouped into an *attempt cluster* while they follow each other
+within ``correlate_window`` seconds; inside a cluster the lines of each (source, filter) pair
+are counted, and the cluster counts as many failures as the pair that reported the most of
+them. Three real attempts logged by three filters, or read from two sources (six or nine
+lines), count three; three attempts seen by one filter in one source still count three.
 
 saslauthd names the user but no address. Its lines are attributed to the address of the same
 attempt: the nearest address failure of the same service within ``correlate_window``. That
@@ -58,7 +60,8 @@ class _Clusters:
         self.turned = 0.0
 
     def counts(self, address: str, filter: str, ts: float) -> bool:
-        """True when this line is a new attempt (to be counted), False for a duplicate."""
+        """True when this line is a new attempt (to be counted), False for a duplicate.
+        ``filter`` names who reported it: the (source, filter) pair."""
         if self.window <= 0:
             return True
         if ts - self.turned > self.window:
@@ -176,7 +179,7 @@ class Tracker:
         d = jail.bantime * (jail.bantime_factor ** previous_bans)
         return min(d, max(jail.bantime_max, jail.bantime))
 
-    def process(self, f: Failure) -> list[BanDecision]:
+    def process(self, f: Failure, source: str = "") -> list[BanDecision]:
         states = self.by_filter.get(f.filter)
         if not states:
             return []
@@ -193,7 +196,7 @@ class Tracker:
             name = st.cfg.name
             if self.is_banned(f.host, name):
                 continue  # its failures do not pile up while it is banned
-            if not st.clusters.counts(f.host, f.filter, f.ts):
+            if not st.clusters.counts(f.host, f"{source}\0{f.filter}", f.ts):
                 st.duplicates += 1
                 continue
             st.failures_total += 1

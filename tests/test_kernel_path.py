@@ -91,11 +91,23 @@ def test_kernel_strikes_through_kmsg_ban_the_attacker(tmp_path: Path, nf_log_all
             d.start()
             matcher = subprocess.run([sys.executable, "-m", "logban", "rules", "--kernel-matcher", "-c",
                                       str(cfg)], capture_output=True, text=True, check=True).stdout
-            v4 = matcher.split("# ip6tables-restore")[0]
+            v4 = matcher.split("# logban kernel SMTP AUTH matcher (IPv6)")[0]
+            assert "(IPv4)" in v4 and "ip6tables" not in v4.split("\n", 1)[1]
             run_in(mail.name, "iptables-restore", "--noflush", input=v4)
             run_in(mail.name, "iptables-restore", "--noflush",
                    input=rules.fixed_rules("logban4", "logban6")["iptables"])
-            time.sleep(0.3)
+            deadline = time.monotonic() + 10
+            while True:  # the responder is listening once a plain connection is accepted
+                with in_netns(attacker.name):
+                    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                try:
+                    probe.connect((SERVER4, 25))
+                    break
+                except ConnectionRefusedError:
+                    assert time.monotonic() < deadline, "the SMTP responder did not start"
+                    time.sleep(0.1)
+                finally:
+                    probe.close()
             for _ in range(3):
                 assert smtp_auth_fails(attacker.name, SERVER4) == REPLY
 

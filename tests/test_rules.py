@@ -137,12 +137,6 @@ def test_render_adapters_for_the_cli() -> None:
     assert "--dports 25,587 -m set --match-set mail4 src" in text
     assert "--match-set mail6 src" in text
     assert "firewall-cmd" in rules.render_fixed(cfg, "firewalld")
-    km = rules.render_kernel_matcher(cfg, "iptables")
-    assert '--log-prefix "GO AWAY: "' in km and "-s 192.0.2.0/24 -j RETURN" in km
-    assert "--sports 25 " in km
-    cfg.kernel_matcher = {"bogus": 1}
-    with pytest.raises(ValueError, match="unknown keys"):
-        rules.render_kernel_matcher(cfg, "iptables")
 
 
 # -- loading for real ------------------------------------------------------------------

@@ -118,3 +118,13 @@ def test_saslauthd_user_is_attributed_to_the_same_attempt() -> None:
     assert dict(t.users.users["203.0.113.51"]) == {"admin": 1}
     assert all("lonely" not in c for c in t.users.users.values())
     assert t.states["smtp-auth"].failures_total == 2  # saslauthd lines never add counts
+
+
+def test_the_same_line_from_file_and_journal_counts_once() -> None:
+    t = make(maxretry=3, window=2.0)
+    for k in range(2):
+        for source in ("file:/var/log/maillog", "journal:system"):
+            assert t.process(fail("203.0.113.60", T0 + 10 * k + 0.1), source) == []
+    st = t.states["smtp-auth"]
+    assert st.failures_total == 2 and st.duplicates == 2
+    assert len(t.process(fail("203.0.113.60", T0 + 20), "journal:system")) == 1
