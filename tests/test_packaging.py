@@ -164,7 +164,7 @@ def test_packaged_check_accepts_packaged_config(root: Path) -> None:
     r = logban(root, "check", "-c", str(root / "etc/logban/logban.yaml"))
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().endswith(
-        "OK: 1 jail(s), 1 source(s), 9 filter(s): postfix-sasl, sendmail-auth, saslauthd, "
+        "OK: 1 jail(s), 2 source(s), 9 filter(s): postfix-sasl, sendmail-auth, saslauthd, "
         "dovecot, pam, exim, courier, cyrus-imap, kernel-smtp")
     # The same file in the repository is the one packaged (EL10/Fedora variant: unchanged).
     assert (root / "etc/logban/logban.yaml").read_bytes() == \
@@ -253,10 +253,11 @@ def test_el9_build_requires_python311_and_reads_maillog(el9_rpm: Path, tmp_path:
     assert "${LOGBAN_PYTHON:-/usr/bin/python3.11}" in (root / "usr/bin/logban").read_text()
     conf = (root / "etc/logban/logban.yaml").read_text()
     assert "\n  - file: /var/log/maillog\n" in conf
+    assert "\n  - kmsg: {}\n" in conf
     assert "\n  - journal:" not in conf
     r = logban(root, "check", "-c", str(root / "etc/logban/logban.yaml"))
     assert r.returncode == 0, r.stderr
-    assert "OK: 1 jail(s), 1 source(s), 9 filter(s)" in r.stdout
+    assert "OK: 1 jail(s), 2 source(s), 9 filter(s)" in r.stdout
 
 
 # ---- the systemd units ------------------------------------------------------------------------
