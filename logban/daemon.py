@@ -110,6 +110,7 @@ class Daemon:
         self.stop_requested = False
         self.reload_requested = False
         self.bans: dict[tuple[str, str], BanRecord] = {}
+        self.jails_of: dict[str, set[str]] = {}  # address -> jails banning it
         self.expiry_heap: list[tuple[float, str, str]] = []
         self.pending_bans: list[BanRecord] = []
         self.pending_removals: list[tuple[str, str]] = []
@@ -177,16 +178,39 @@ class Daemon:
             best[addr] = rec.expires
         return [KernelBan(a, e) for a, e in best.items()]
 
-    def _apply_ban(self, rec: BanRecord, why: str) -> None:
-        now = time.time()
+    def _put(self, rec: BanRecord) -> None:
         self.bans[(rec.address, rec.jail)] = rec
+        self.jails_of.setdefault(rec.address, set()).add(rec.jail)
         if rec.expires is not None:
             heapq.heappush(self.expiry_heap, (rec.expires, rec.address, rec.jail))
+
+    def _pop(self, address: str, jail: str) -> BanRecord | None:
+        rec = self.bans.pop((address, jail), None)
+        js = self.jails_of.get(address)
+        if js is not None:
+            js.discard(jail)
+            if not js:
+                del self.jails_of[address]
+        return rec
+
+    def _kernel_ban(self, address: str, action: Action) -> KernelBan | None:
+        """What the kernel should hold for ``address`` in ``action``: the longest of its bans
+        there (several jails may ban one address), or None when none is left."""
+        recs = [self.bans[(address, j)] for j in self.jails_of.get(address, ())
+                if self._action_for(j) is action]
+        if not recs:
+            return None
+        if any(r.expires is None for r in recs):
+            return KernelBan(address, None)
+        return KernelBan(address, max(r.expires for r in recs if r.expires is not None))
+
+    def _apply_ban(self, rec: BanRecord, why: str) -> None:
+        now = time.time()
+        self._put(rec)
         self.pending_bans.append(rec)
-        expires = max((r.expires for (a, _), r in self.bans.items() if a == rec.address and r.expires),
-                      default=rec.expires) if rec.expires is not None else None
+        action = self._action_for(rec.jail)
         try:
-            self._action_for(rec.jail).ban(KernelBan(rec.address, expires), now)
+            action.ban(self._kernel_ban(rec.address, action) or KernelBan(rec.address, rec.expires), now)
             self.problems.pop(f"ban:{rec.jail}", None)
         except SetFullError as e:
             log.error("ban of %s did not reach the kernel: %s", rec.address, e)
@@ -204,16 +228,15 @@ class Daemon:
                                   d.ban_number), "")
 
     def _remove_ban(self, address: str, jail: str, reason: str) -> bool:
-        rec = self.bans.pop((address, jail), None)
+        rec = self._pop(address, jail)
         if rec is None:
             return False
         self.pending_removals.append((address, jail))
         action = self._action_for(jail)
-        still = [r for (a, j), r in self.bans.items() if a == address and self._action_for(j) is action]
+        still = self._kernel_ban(address, action)
         try:
-            if still:
-                action.ban(KernelBan(address, None if any(r.expires is None for r in still)
-                                     else max(r.expires for r in still if r.expires)), time.time())
+            if still is not None:
+                action.ban(still, time.time())
             else:
                 action.unban(address)
         except ActionError as e:
@@ -295,7 +318,7 @@ class Daemon:
                 if addr is None:
                     req.answer({"ok": False, "error": f"{body.get('address')!r} is not an IP address"})
                     return
-                jails = [body["jail"]] if body.get("jail") else [j for (a, j) in list(self.bans) if a == addr]
+                jails = [body["jail"]] if body.get("jail") else sorted(self.jails_of.get(addr, ()))
                 removed = [j for j in jails if self._remove_ban(addr, j, "manual unban")]
                 self._commit()
                 if not removed:
@@ -446,9 +469,7 @@ class Daemon:
             self._state_problem(e)
             saved = []
         for rec in saved:
-            self.bans[(rec.address, rec.jail)] = rec
-            if rec.expires is not None:
-                heapq.heappush(self.expiry_heap, (rec.expires, rec.address, rec.jail))
+            self._put(rec)
         self._start_actions()
         log.info("%d saved bans restored to the kernel", len(saved))
         self._start_sources()
