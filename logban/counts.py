@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from typing import Protocol
 
 log = logging.getLogger("logban.counts")
@@ -30,6 +31,12 @@ class CountStore(Protocol):
         """Drop failures older than the window; return how many keys were dropped."""
 
     def __len__(self) -> int: ...
+
+    def items(self) -> "Iterator[tuple[str, tuple[float, ...]]]":
+        """Every key with its failure times (to save at a clean stop)."""
+
+    def restore(self, key: str, times: tuple[float, ...]) -> None:
+        """Put back saved failure times (at start)."""
 
 
 Times = float | tuple[float, ...]
@@ -117,3 +124,12 @@ class MemoryCounts:
 
     def keys(self) -> list[str]:
         return [k for d in self._buckets.values() for k in d]
+
+    def items(self) -> Iterator[tuple[str, tuple[float, ...]]]:
+        for d in self._buckets.values():
+            for k, v in d.items():
+                yield k, ((v,) if isinstance(v, float) else v)
+
+    def restore(self, key: str, times: tuple[float, ...]) -> None:
+        for t in sorted(times)[-self.keep:]:
+            self.add(key, float(t))

@@ -472,6 +472,12 @@ class Daemon:
             self._put(rec)
         self._start_actions()
         log.info("%d saved bans restored to the kernel", len(saved))
+        try:
+            restored = self.pipe.tracker.restore(self.state.load_pending())
+            if restored:
+                log.info("%d addresses' pending failures restored", restored)
+        except Exception as e:
+            self._state_problem(e)
         self._start_sources()
         control = None
         if not self.once:
@@ -522,6 +528,11 @@ class Daemon:
         finally:
             sdnotify.notify("STOPPING=1")
             self._commit()
+            if self.state_ok:
+                try:
+                    self.state.save_pending(self.pipe.tracker.pending())
+                except Exception as e:
+                    log.error("could not save pending failures to %s: %s", self.state.path, e)
             for src in self.sources.values():
                 try:
                     src.stop()

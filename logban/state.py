@@ -21,6 +21,9 @@ CREATE TABLE IF NOT EXISTS bans (
 CREATE TABLE IF NOT EXISTS ban_history (
     address TEXT NOT NULL, jail TEXT NOT NULL, count INTEGER NOT NULL, last REAL NOT NULL,
     PRIMARY KEY (address, jail));
+CREATE TABLE IF NOT EXISTS pending (
+    jail TEXT NOT NULL, address TEXT NOT NULL, times TEXT NOT NULL,
+    PRIMARY KEY (jail, address));
 CREATE TABLE IF NOT EXISTS checkpoints (
     source TEXT PRIMARY KEY, data TEXT NOT NULL, updated REAL NOT NULL);
 """
@@ -90,6 +93,28 @@ class State:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def save_pending(self, pending: dict[str, list[tuple[str, tuple[float, ...]]]]) -> None:
+        """Failures below maxretry, saved at a clean stop so a restart (an upgrade, a reload of
+        the unit) does not forgive an attacker its first strikes. They match the source
+        positions saved with them: the lines after those positions are not in them."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("DELETE FROM pending")
+            db.executemany("INSERT INTO pending VALUES (?,?,?)",
+                           ((jail, addr, ",".join(repr(t) for t in times))
+                            for jail, rows in pending.items() for addr, times in rows))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def load_pending(self) -> dict[str, list[tuple[str, tuple[float, ...]]]]:
+        out: dict[str, list[tuple[str, tuple[float, ...]]]] = {}
+        for jail, addr, times in self.db.execute("SELECT jail, address, times FROM pending"):
+            out.setdefault(jail, []).append((addr, tuple(float(t) for t in times.split(",") if t)))
+        return out
 
     def drop_expired(self, now: float) -> int:
         cur = self.db.execute("DELETE FROM bans WHERE expires IS NOT NULL AND expires <= ?", (now,))

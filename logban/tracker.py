@@ -209,6 +209,23 @@ class Tracker:
                 st.bans_total += 1
         return out
 
+    def pending(self) -> dict[str, list[tuple[str, tuple[float, ...]]]]:
+        return {name: list(st.counts.items()) for name, st in self.states.items()}
+
+    def restore(self, pending: dict[str, list[tuple[str, tuple[float, ...]]]]) -> int:
+        n = 0
+        for name, rows in pending.items():
+            st = self.states.get(name)
+            if st is None:
+                continue  # a jail that is gone from the configuration
+            for addr, times in rows:
+                if addr in self.ignore or self.is_banned(addr, name):
+                    continue
+                st.counts.restore(addr, times)
+                self.latest = max(self.latest, max(times, default=0.0))
+                n += 1
+        return n
+
     def expire(self) -> None:
         now = max(self.latest, 0.0)
         for st in self.states.values():

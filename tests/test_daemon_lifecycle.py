@@ -103,3 +103,28 @@ def test_journal_source_without_systemd_python_leaves_file_sources_working(tmp_p
         assert any("journal:system" in p and "systemd-python" in p for p in problems), problems
     finally:
         d.stop()
+
+
+def test_clean_restart_keeps_pending_failures(tmp_path: Path) -> None:
+    from daemonproc import Daemon
+    log = tmp_path / "maillog"
+    log.write_text("")
+    cfg = write_config(tmp_path, [{"file": str(log)}], action="dry-run")
+    line = ("Dec  3 10:00:0{i} mx1 postfix/smtpd[1]: warning: unknown[198.51.100.4]: "
+            "SASL LOGIN authentication failed: x\n")
+    d = Daemon(cfg).start()
+    try:
+        with open(log, "a") as f:
+            f.write(line.format(i=1) + line.format(i=5))
+        d.wait_for(lambda: d.status()["jails"]["smtp-auth"]["failures_tracked"] == 1, what="2 failures")
+    finally:
+        assert d.stop() == 0
+    d = Daemon(cfg).start()
+    try:
+        assert "1 addresses' pending failures restored" in d.log_text()
+        assert d.status()["jails"]["smtp-auth"]["bans_active"] == 0
+        with open(log, "a") as f:
+            f.write(line.format(i=9))  # the third strike, after the restart
+        d.wait_for(lambda: d.status()["jails"]["smtp-auth"]["bans_active"] == 1, what="ban on the 3rd")
+    finally:
+        d.stop()
