@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import select
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,3 +43,27 @@ class Source(Protocol):
 
     def stop(self) -> None:
         """Stop watching and release files and threads."""
+
+
+class StopPipe:
+    """How a waiter thread blocked in poll() on a source's descriptor is told to stop: the read
+    end is polled next to that descriptor, so stopping never waits for a timeout."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.r, self.w = os.pipe()
+
+    def register(self, poller: "select.poll") -> None:
+        poller.register(self.r, select.POLLIN)
+
+    def stopping(self, ready: list[tuple[int, int]]) -> bool:
+        return self.event.is_set() or any(fd == self.r for fd, _ in ready)
+
+    def stop(self, thread: threading.Thread | None) -> None:
+        """Tell the waiter, join it, close the pipe."""
+        self.event.set()
+        os.write(self.w, b"x")
+        if thread is not None:
+            thread.join(5)
+        os.close(self.r)
+        os.close(self.w)

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
-from logban.sources.base import Chunk, Wake
+from logban.sources.base import Chunk, StopPipe, Wake
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -209,9 +209,8 @@ class JournalSource:
         self._cursor_lost = False
         self._errors = 0
         self._last_error: str | None = None
-        self._stop = threading.Event()
+        self._stop: StopPipe | None = None
         self._thread: threading.Thread | None = None
-        self._stop_r, self._stop_w = -1, -1
         self._seek_start(checkpoint)
 
     def _seek_start(self, cp: dict[str, Any] | None) -> None:
@@ -249,7 +248,7 @@ class JournalSource:
     def start(self, wake: Wake) -> None:
         if self._thread is not None:
             return
-        self._stop_r, self._stop_w = os.pipe()
+        self._stop = StopPipe()
         waiter = open_reader(self.path, [])  # matches do not matter: it only waits
         self._thread = threading.Thread(target=self._wait_loop, args=(waiter, wake),
                                         name=f"logban-{self.id}", daemon=True)
@@ -264,8 +263,10 @@ class JournalSource:
             events = waiter.get_events()
             poller = select.poll()
             poller.register(fd, events)
-            poller.register(self._stop_r, select.POLLIN)
-            while not self._stop.is_set():
+            stop = self._stop
+            assert stop is not None
+            stop.register(poller)
+            while not stop.event.is_set():
                 # On file systems without reliable inotify sd-journal asks to be polled anyway.
                 deadline = waiter.get_timeout()
                 timeout_ms = None
@@ -273,7 +274,7 @@ class JournalSource:
                     now_us = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
                     timeout_ms = max(0, (deadline - now_us + 999) // 1000)
                 ready = poller.poll(timeout_ms)
-                if any(f == self._stop_r for f, _ in ready):
+                if stop.stopping(ready):
                     break
                 change = waiter.process()   # consumes the inotify events: no spinning
                 if change in (journal.APPEND, journal.INVALIDATE):
@@ -281,7 +282,7 @@ class JournalSource:
                     # too; read() sorts it out.
                     self._wakes += 1
                     wake()
-                    self._stop.wait(COALESCE)
+                    stop.event.wait(COALESCE)
         except Exception as e:  # pragma: no cover - reported in status, the daemon polls on
             log.exception("%s: waiting for the journal failed: %s", self.id, e)
             self._last_error = f"waiter: {e}"
@@ -348,16 +349,9 @@ class JournalSource:
         }
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._stop_w >= 0:
-            os.write(self._stop_w, b"x")
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-        for fd in (self._stop_r, self._stop_w):
-            if fd >= 0:
-                os.close(fd)
-        self._stop_r = self._stop_w = -1
+        if self._stop is not None:
+            self._stop.stop(self._thread)
+            self._stop = self._thread = None
         self._reader.close()
 
 

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from logban.sources.base import Chunk, Wake
+from logban.sources.base import Chunk, StopPipe, Wake
 from logban.sources.journal import entry_times, one_line
 
 log = logging.getLogger("logban.source.kmsg")
@@ -128,9 +128,8 @@ class KmsgSource:
         self._wakes = 0
         self._last_error: str | None = None
         self._drained = threading.Event()
-        self._stop = threading.Event()
+        self._stop: StopPipe | None = None
         self._thread: threading.Thread | None = None
-        self._stop_r, self._stop_w = -1, -1
         self._position(checkpoint, start_at)
 
     def _position(self, cp: dict[str, Any] | None, start_at: str) -> None:
@@ -185,7 +184,7 @@ class KmsgSource:
     def start(self, wake: Wake) -> None:
         if self._thread is not None:
             return
-        self._stop_r, self._stop_w = os.pipe()
+        self._stop = StopPipe()
         self._drained.set()
         self._thread = threading.Thread(target=self._wait_loop, args=(wake,),
                                         name=f"logban-{self.id}", daemon=True)
@@ -194,13 +193,15 @@ class KmsgSource:
     def _wait_loop(self, wake: Wake) -> None:
         poller = select.poll()
         poller.register(self._fd, select.POLLIN | select.POLLPRI)
-        poller.register(self._stop_r, select.POLLIN)
-        while not self._stop.is_set():
+        stop = self._stop
+        assert stop is not None
+        stop.register(poller)
+        while not stop.event.is_set():
             try:
                 ready = poller.poll()
             except InterruptedError:
                 continue
-            if any(fd == self._stop_r for fd, _ in ready) or self._stop.is_set():
+            if stop.stopping(ready):
                 break
             # Readable (or POLLERR/POLLPRI: records were overwritten under us; read() copes).
             self._drained.clear()
@@ -250,17 +251,10 @@ class KmsgSource:
         }
 
     def stop(self) -> None:
-        self._stop.set()
         self._drained.set()
-        if self._stop_w >= 0:
-            os.write(self._stop_w, b"x")
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-        for fd in (self._stop_r, self._stop_w):
-            if fd >= 0:
-                os.close(fd)
-        self._stop_r = self._stop_w = -1
+        if self._stop is not None:
+            self._stop.stop(self._thread)
+            self._stop = self._thread = None
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
