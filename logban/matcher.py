@@ -9,7 +9,6 @@ line two filters both understand is never counted twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,6 +31,7 @@ class LineResult:
 
 
 MIN_KEY = 4
+MAX_KEY = 12
 # Ordinary mail log text: a key found in it would make the block pass stop at ordinary lines,
 # so such keys are never chosen (the literal itself is always allowed).
 _ORDINARY = (
@@ -66,8 +66,11 @@ def cover_keys(literals: tuple[bytes, ...] | list[bytes]) -> tuple[bytes, ...]:
     keys: list[bytes] = []
     while todo:
         best: tuple[int, int, bytes] | None = None
+        # Keys of MIN_KEY to MAX_KEY bytes, or a whole (short) literal: longer keys would not
+        # be rarer in practice, and trying every length makes start-up slow.
         cands = {lit[i:j] for lit in todo for i in range(len(lit))
-                 for j in range(i + min(MIN_KEY, len(lit)), len(lit) + 1)}
+                 for j in range(i + min(MIN_KEY, len(lit)), min(len(lit), i + MAX_KEY) + 1)}
+        cands |= todo
         for c in cands:
             if not c.strip() or (c in _ORDINARY and c not in todo):
                 continue
@@ -105,10 +108,15 @@ class Matcher:
         return sorted(starts)
 
     def scan(self, data: bytes, now: datetime, default_time: datetime | None = None,
-             ) -> Iterator[tuple[int, str, LineResult]]:
+             ) -> list[tuple[int, str, LineResult]]:
         """(0-based line index within ``data``, line text, result) for each candidate line."""
-        index = 0
-        last = 0
+        return self.scan_block(data, now, default_time)[1]
+
+    def scan_block(self, data: bytes, now: datetime, default_time: datetime | None = None,
+                   ) -> tuple[int, list[tuple[int, str, LineResult]]]:
+        """(newlines in ``data``, each candidate line's result), counting newlines only once."""
+        hits = []
+        index = last = 0
         count = data.count
         for start in self.candidates(data):
             index += count(b"\n", last, start)
@@ -117,13 +125,14 @@ class Matcher:
             if end == -1:
                 end = len(data)
             if end - start > MAX_LINE:
-                yield index, "", LineResult(None, [], too_long=True)
+                hits.append((index, "", LineResult(None, [], too_long=True)))
                 continue
             raw = data[start:end]
             if raw.endswith(b"\r"):
                 raw = raw[:-1]
             text = raw.decode("utf-8", "replace")
-            yield index, text, self.match_line(text, now, default_time)
+            hits.append((index, text, self.match_line(text, now, default_time)))
+        return index + count(b"\n", last), hits
 
     def match_line(self, text: str, now: datetime, default_time: datetime | None = None) -> LineResult:
         """Match one line (no newline). ``default_time`` is used when the line has no stamp."""

@@ -105,19 +105,22 @@ class Report:
 
 
 def read_blocks(stream: BinaryIO, block: int = BLOCK) -> Iterator[bytes]:
-    """Blocks of whole lines (the last may lack its newline at end of input)."""
+    """Blocks of whole lines (the last may lack its newline at end of input), copying each
+    byte at most once more than the read itself."""
     rest = b""
     while True:
         chunk = stream.read(block)
         if not chunk:
             break
-        data = rest + chunk
-        cut = data.rfind(b"\n")
+        cut = chunk.rfind(b"\n")
         if cut == -1:
-            rest = data
+            rest += chunk
             continue
-        yield data[:cut + 1]
-        rest = data[cut + 1:]
+        if cut == len(chunk) - 1:
+            yield rest + chunk if rest else chunk
+        else:
+            yield rest + memoryview(chunk)[:cut + 1]
+        rest = chunk[cut + 1:]
     if rest:
         yield rest + b"\n"
 
@@ -166,10 +169,10 @@ PARALLEL_MIN = 32 * 1024 * 1024  # smaller files are done before worker processe
 def _serial(matcher: Matcher, stream: BinaryIO, now: datetime, default_time: datetime | None,
             progress: Progress | None) -> Iterator[tuple[int, list[Hit]]]:
     for data in read_blocks(stream):
-        hits = list(matcher.scan(data, now, default_time))
+        n, hits = matcher.scan_block(data, now, default_time)
         if progress is not None:
             progress.advance(len(data))
-        yield data.count(b"\n"), hits
+        yield n, hits
 
 
 class _Slice:
