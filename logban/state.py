@@ -91,7 +91,10 @@ class State:
                            (source, json.dumps(data), now))
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            # SQLite already rolled back after some errors (a full disk at COMMIT); a second
+            # ROLLBACK would raise and hide the error that says what went wrong.
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
 
     def save_pending(self, pending: dict[str, list[tuple[str, tuple[float, ...]]]]) -> None:
@@ -107,7 +110,10 @@ class State:
                             for jail, rows in pending.items() for addr, times in rows))
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            # SQLite already rolled back after some errors (a full disk at COMMIT); a second
+            # ROLLBACK would raise and hide the error that says what went wrong.
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
 
     def load_pending(self) -> dict[str, list[tuple[str, tuple[float, ...]]]]:
