@@ -429,7 +429,12 @@ class Daemon:
             if name in self.actions:
                 continue
             a = make_action(name, self.cfg)
-            a.start(self._kernel_bans(name), now)
+            try:
+                a.start(self._kernel_bans(name), now)
+            except SetFullError as e:
+                # The sets hold what fits (the action logged what not); the daemon keeps
+                # working: room comes from expiring bans, unbans or a larger maxelem.
+                self.problems[f"action:{name}:start"] = str(e)
             self.actions[name] = a
 
     def reload(self) -> None:
