@@ -145,12 +145,15 @@ def _ask(args: argparse.Namespace, body: dict[str, object]) -> dict[str, object]
     from logban.config import ConfigError, config_path, load_config
     from logban.control import ControlError, ask
 
+    path = config_path(args.config)
     try:
-        sock = load_config(config_path(args.config), check_filters=False).socket
+        sock = load_config(path, check_filters=False).socket
     except ConfigError as e:
+        # The running daemon keeps its old configuration when the file on disk is broken
+        # (a refused reload); it must still be reachable to say so.
         for p in e.problems:
-            sys.stderr.write(p + "\n")
-        raise SystemExit(1)
+            sys.stderr.write(f"warning: {p}\n")
+        sock = _socket_anyway(path)
     try:
         reply = ask(sock, body)
     except ControlError as e:
@@ -245,6 +248,27 @@ def cmd_sets(args: argparse.Namespace) -> int:
     print("sets ready" + (f" (created: {', '.join(made)})" if made else "")
           + ("" if specs else ": none, no ipset action is configured"))
     return 0
+
+
+def _socket_anyway(path: Path) -> Path:
+    """The control socket named by a configuration that failed validation, best effort."""
+    import re
+
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        sock = doc.get("socket") if isinstance(doc, dict) else None
+    except Exception:
+        m = None
+        try:
+            m = re.search(r"^socket:[ \t]*[\"']?([^\"'#\s]+)", path.read_text(errors="replace"), re.M)
+        except OSError:
+            pass
+        sock = m.group(1) if m else None
+    if not isinstance(sock, str) or not sock:
+        return Path("/run/logban/logban.sock")
+    return Path(sock) if Path(sock).is_absolute() else (path.parent / sock).resolve()
 
 
 def _ipset_specs_anyway(path: Path) -> list[dict[str, object]]:

@@ -14,6 +14,7 @@ import queue
 import socket
 import struct
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,9 +133,22 @@ def ask(path: Path, body: dict[str, Any], timeout: float = TIMEOUT + 5) -> dict[
     """Send one request to a running daemon; ControlError with a clear sentence otherwise."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
+    deadline = time.monotonic() + timeout
     try:
         try:
-            s.connect(str(path))
+            while True:
+                try:
+                    s.connect(str(path))
+                    break
+                except BlockingIOError:
+                    # The listen backlog is full for a moment (many clients at once): a
+                    # socket with a timeout gets EAGAIN instead of waiting, so wait here.
+                    if time.monotonic() > deadline:
+                        raise TimeoutError from None
+                    s.close()
+                    time.sleep(0.01)
+                    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    s.settimeout(max(0.1, deadline - time.monotonic()))
         except (FileNotFoundError, ConnectionRefusedError):
             raise ControlError(f"the logban daemon is not running (no control socket at {path}); "
                                "start it with 'systemctl start logban' or 'logban run'") from None
