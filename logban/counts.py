@@ -38,6 +38,9 @@ class CountStore(Protocol):
     def restore(self, key: str, times: tuple[float, ...]) -> None:
         """Put back saved failure times (at start)."""
 
+    def times(self, key: str) -> tuple[float, ...] | None:
+        """The failure times kept for ``key``, or None when it has none."""
+
 
 Times = float | tuple[float, ...]
 
@@ -133,3 +136,10 @@ class MemoryCounts:
     def restore(self, key: str, times: tuple[float, ...]) -> None:
         for t in sorted(times)[-self.keep:]:
             self.add(key, float(t))
+
+    def times(self, key: str) -> tuple[float, ...] | None:
+        found = self._find(key)
+        if found is None:
+            return None
+        v = found[1]
+        return (v,) if isinstance(v, float) else v

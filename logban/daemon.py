@@ -285,11 +285,13 @@ class Daemon:
             cp = src.checkpoint()
             if cp is not None:
                 cps[sid] = cp
-        if not (self.pending_bans or self.pending_removals or cps):
+        dirty = self.pipe.tracker.take_dirty()
+        if not (self.pending_bans or self.pending_removals or cps or dirty):
             return
         try:
-            self.state.commit(self.pending_bans, self.pending_removals, cps, time.time())
+            self.state.commit(self.pending_bans, self.pending_removals, cps, time.time(), dirty)
         except Exception as e:
+            self.pipe.tracker.mark_dirty(dirty)
             self._state_problem(e)
             return
         if not self.state_ok:

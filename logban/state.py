@@ -73,8 +73,11 @@ class State:
         return json.loads(row[0]) if row else None
 
     def commit(self, added: list[BanRecord], removed: list[tuple[str, str]],
-               checkpoints: dict[str, dict[str, Any]], now: float) -> None:
-        """One transaction: new bans (and their history), removed bans, source positions."""
+               checkpoints: dict[str, dict[str, Any]], now: float,
+               pending: dict[str, list[tuple[str, tuple[float, ...] | None]]] | None = None) -> None:
+        """One transaction: new bans (and their history), removed bans, source positions, and
+        the pending failures that changed with them (None: none left), so after ``kill -9``
+        the failures counted before the saved positions are not lost."""
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -89,6 +92,11 @@ class State:
             for source, data in checkpoints.items():
                 db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?,?,?)",
                            (source, json.dumps(data), now))
+            for jail, rows in (pending or {}).items():
+                db.executemany("DELETE FROM pending WHERE jail=? AND address=?",
+                               ((jail, a) for a, t in rows if not t))
+                db.executemany("INSERT OR REPLACE INTO pending VALUES (?,?,?)",
+                               ((jail, a, ",".join(repr(x) for x in t)) for a, t in rows if t))
             db.execute("COMMIT")
         except BaseException:
             # SQLite already rolled back after some errors (a full disk at COMMIT); a second

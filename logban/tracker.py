@@ -163,6 +163,7 @@ class Tracker:
     states: dict[str, JailState] = field(init=False)
     by_filter: dict[str, list[JailState]] = field(init=False)
     users: UserView = field(init=False)
+    dirty: dict[str, set[str]] = field(init=False, default_factory=dict)  # jail -> addresses
     ignored: int = 0
     latest: float = 0.0
 
@@ -201,6 +202,7 @@ class Tracker:
                 continue
             st.failures_total += 1
             n = st.counts.add(f.host, f.ts)
+            self.dirty.setdefault(name, set()).add(f.host)
             if n >= st.cfg.maxretry:
                 st.counts.forget(f.host)
                 previous = self.ban_count(f.host, name)
@@ -208,6 +210,22 @@ class Tracker:
                                        f.filter, previous + 1))
                 st.bans_total += 1
         return out
+
+    def take_dirty(self) -> dict[str, list[tuple[str, tuple[float, ...] | None]]]:
+        """The pending failures changed since the last call (None: the address has none
+        left), to be saved with the source positions of the same lines."""
+        out = {}
+        for name, addrs in self.dirty.items():
+            st = self.states.get(name)
+            if st is not None and addrs:
+                out[name] = [(a, st.counts.times(a)) for a in addrs]
+        self.dirty = {}
+        return out
+
+    def mark_dirty(self, rows: dict[str, list[tuple[str, tuple[float, ...] | None]]]) -> None:
+        """Saving ``take_dirty()``'s rows failed: take them again next time."""
+        for name, items in rows.items():
+            self.dirty.setdefault(name, set()).update(a for a, _ in items)
 
     def pending(self) -> dict[str, list[tuple[str, tuple[float, ...]]]]:
         return {name: list(st.counts.items()) for name, st in self.states.items()}
