@@ -556,7 +556,14 @@ class Daemon:
         return 0
 
     def _periodic(self, now: float) -> None:
-        self.pipe.tracker.expire()
+        tracker = self.pipe.tracker
+        tracker.expire()
+        if self.state_ok and tracker.latest:
+            window = max(j.findtime for j in self.cfg.jails.values())
+            try:
+                self.state.drop_stale_pending(tracker.latest - window)
+            except Exception as e:
+                self._state_problem(e)
         for name, a in self.actions.items():
             try:
                 problems = a.check(self._kernel_bans(name), now)

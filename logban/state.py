@@ -22,8 +22,9 @@ CREATE TABLE IF NOT EXISTS ban_history (
     address TEXT NOT NULL, jail TEXT NOT NULL, count INTEGER NOT NULL, last REAL NOT NULL,
     PRIMARY KEY (address, jail));
 CREATE TABLE IF NOT EXISTS pending (
-    jail TEXT NOT NULL, address TEXT NOT NULL, times TEXT NOT NULL,
+    jail TEXT NOT NULL, address TEXT NOT NULL, times TEXT NOT NULL, last REAL NOT NULL,
     PRIMARY KEY (jail, address));
+CREATE INDEX IF NOT EXISTS pending_last ON pending (last);
 CREATE TABLE IF NOT EXISTS checkpoints (
     source TEXT PRIMARY KEY, data TEXT NOT NULL, updated REAL NOT NULL);
 """
@@ -95,8 +96,8 @@ class State:
             for jail, rows in (pending or {}).items():
                 db.executemany("DELETE FROM pending WHERE jail=? AND address=?",
                                ((jail, a) for a, t in rows if not t))
-                db.executemany("INSERT OR REPLACE INTO pending VALUES (?,?,?)",
-                               ((jail, a, ",".join(repr(x) for x in t)) for a, t in rows if t))
+                db.executemany("INSERT OR REPLACE INTO pending VALUES (?,?,?,?)",
+                               ((jail, a, ",".join(repr(x) for x in t), max(t)) for a, t in rows if t))
             db.execute("COMMIT")
         except BaseException:
             # SQLite already rolled back after some errors (a full disk at COMMIT); a second
@@ -113,8 +114,8 @@ class State:
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute("DELETE FROM pending")
-            db.executemany("INSERT INTO pending VALUES (?,?,?)",
-                           ((jail, addr, ",".join(repr(t) for t in times))
+            db.executemany("INSERT INTO pending VALUES (?,?,?,?)",
+                           ((jail, addr, ",".join(repr(t) for t in times), max(times))
                             for jail, rows in pending.items() for addr, times in rows))
             db.execute("COMMIT")
         except BaseException:
@@ -129,6 +130,11 @@ class State:
         for jail, addr, times in self.db.execute("SELECT jail, address, times FROM pending"):
             out.setdefault(jail, []).append((addr, tuple(float(t) for t in times.split(",") if t)))
         return out
+
+    def drop_stale_pending(self, before: float) -> int:
+        """Forget saved failures whose newest time is older than ``before`` (out of every
+        window): under a flood of distinct addresses the table would otherwise only grow."""
+        return self.db.execute("DELETE FROM pending WHERE last < ?", (before,)).rowcount
 
     def drop_expired(self, now: float) -> int:
         cur = self.db.execute("DELETE FROM bans WHERE expires IS NOT NULL AND expires <= ?", (now,))
