@@ -19,7 +19,8 @@ log = logging.getLogger("logban.counts")
 
 class CountStore(Protocol):
     def add(self, key: str, ts: float) -> int:
-        """Record a failure at ``ts``; return how many fall within the window ending at ``ts``."""
+        """Record a failure at ``ts``; return how many fall within the window ending at the
+        newest failure of ``key`` (lines may arrive out of time order)."""
 
     def forget(self, key: str) -> None:
         """Drop all failures of ``key`` (it was banned)."""
@@ -92,7 +93,9 @@ class MemoryCounts:
         self._size += 1
         if self._size > self.cap:
             self._drop_oldest()
-        return sum(1 for t in times if start <= t <= ts)
+        # Within the window ending at the newest failure, not at ``ts``: lines of two sources
+        # reach us out of time order, and a later failure already seen still counts.
+        return sum(1 for t in times if t >= times[-1] - self.window)
 
     def count(self, key: str, now: float) -> int:
         found = self._find(key)
