@@ -39,7 +39,7 @@ import yaml
 
 from conftest import require, require_root, require_tool
 from daemonproc import ALL_FILTERS, Daemon
-from netns import in_netns, netns, run_in
+from netns import in_netns, netns
 
 PF = ("Dec  3 {t} mx1 postfix/smtpd[{pid}]: warning: unknown[{ip}]: "
       "SASL LOGIN authentication failed: UGFzc3dvcmQ6\n")
@@ -572,3 +572,39 @@ def test_check_of_a_missing_file_says_how_to_point_at_one(tmp_path: Path) -> Non
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 1
     assert p.stderr.startswith(f"{cfg}:1: (file): cannot read: ") and "-c CONFIG" in p.stderr
+
+
+# ---- lines out of time order --------------------------------------------------------------
+
+def test_failures_read_out_of_time_order_still_count() -> None:
+    """Two sources are read at different moments, so one address's failures can reach the
+    tracker out of time order: three failures within findtime ban whatever the order."""
+    import ipaddress as ip
+    from datetime import datetime
+
+    from logban.addr import AddressSet
+    from logban.config import JailConfig
+    from logban.model import Failure
+    from logban.tracker import Tracker
+
+    for order in ([0, 40, 20], [40, 20, 0], [20, 0, 40], [0, 1200, 600]):
+        j = JailConfig(name="smtp-auth", filters=["postfix-sasl"], maxretry=3, findtime=1200.0)
+        t = Tracker([j], AddressSet([ip.ip_network("127.0.0.0/8")]), lambda a, j: False,
+                    lambda a, j: 0, correlate_window=0.0)
+        base = 1_796_292_000.0
+        bans = []
+        for s in order:
+            ts = base + s
+            bans += t.process(Failure("postfix-sasl", "198.51.100.60", None,
+                                      datetime.fromtimestamp(ts), ts, "smtp"))
+        assert [b.address for b in bans] == ["198.51.100.60"], order
+    # failures spread wider than findtime never ban, in any order
+    for order in ([0, 1300, 2600], [2600, 0, 1300]):
+        j = JailConfig(name="smtp-auth", filters=["postfix-sasl"], maxretry=3, findtime=1200.0)
+        t = Tracker([j], AddressSet([]), lambda a, j: False, lambda a, j: 0, correlate_window=0.0)
+        bans = []
+        for s in order:
+            ts = 1_796_292_000.0 + s
+            bans += t.process(Failure("postfix-sasl", "198.51.100.61", None,
+                                      datetime.fromtimestamp(ts), ts, "smtp"))
+        assert bans == [], order

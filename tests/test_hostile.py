@@ -610,3 +610,94 @@ def test_benign_injection_lines_match() -> None:
         for real in (R4, R6):
             f = MATCHER.match_line(_case(tpl, real), NOW).failure
             assert f is not None and f.filter == flt and f.host == real, (tpl, real, f)
+
+
+# ---- never ban what must not be banned: the real daemon --------------------------------------
+
+def _never_ban_lines() -> tuple[list[str], list[str]]:
+    """(log lines, the protected addresses they name): loopback, the namespace's own veth
+    addresses, the ignore list, each also in the forms logs write: IPv4-mapped IPv6, the
+    kernel's expanded IPv6, sendmail's IPv6: prefix."""
+    from netns import SERVER4, SERVER6
+    pf = ("Dec  3 10:00:0{i} mx1 postfix/smtpd[1]: warning: unknown[{a}]: SASL LOGIN "
+          "authentication failed: UGFzc3dvcmQ6")
+    courier = ('Dec  3 10:00:0{i} mx1 courieresmtpd: error,relay={a},port=1,msg="535 Authentication '
+               'failed.",cmd: AUTH LOGIN jdoe')
+    dove = ("Dec  3 10:00:0{i} mx1 dovecot: imap-login: Disconnected (auth failed, 1 attempts): "
+            "user=<jdoe>, method=PLAIN, rip={a}, lip=192.0.2.1")
+    sendmail = ("Dec  3 10:00:0{i} mx1 sendmail[2]: 4B3A1aB1002101: AUTH failure (LOGIN): "
+                "authentication failure (-13) SASL(-13): authentication failure: checkpass failed, "
+                "user=jdoe, relay=[{a}]")
+    kernel = ("Dec  3 10:00:0{i} mx1 kernel: SMTP_AUTH_REJECTED: Go AWAY: IN=eth0 OUT= SRC={a} "
+              "DST=192.0.2.1 LEN=60 PROTO=TCP SPT=5000 DPT=25 SYN URGP=0 ")
+    cases = [
+        (pf, "127.0.0.1"), (pf, "::1"), (courier, "::ffff:127.0.0.1"),
+        (pf, SERVER4), (pf, SERVER6), (courier, f"::ffff:{SERVER4}"), (dove, f"::ffff:{SERVER4}"),
+        (sendmail, f"IPv6:::ffff:{SERVER4}"), (kernel, ipaddress.ip_address(SERVER6).exploded),
+        (pf, "203.0.113.5"), (courier, "::ffff:203.0.113.6"), (dove, "203.0.113.7"),
+        (pf, "2001:db8:ffff::5"), (kernel, "2001:0db8:ffff:0000:0000:0000:0000:0009"),
+        (sendmail, "IPv6:2001:db8:ffff::10"),
+        (pf, "198.51.100.200"), (dove, "::ffff:198.51.100.201"),  # ignored as ::ffff:198.51.100.128/121
+    ]
+    lines = [tpl.format(i=i, a=a) for tpl, a in cases for i in range(6)]
+    return lines, sorted({canonical(a) or a for _t, a in cases})
+
+
+def test_daemon_never_bans_loopback_own_addresses_or_the_ignore_list(tmp_path: Path) -> None:
+    from conftest import require_root
+    from daemonproc import Daemon, write_config
+    from netns import SERVER4, SERVER6, in_netns, netns_pair
+
+    require_root()
+    import yaml
+
+    lines, protected = _never_ban_lines()
+    for a in protected:  # the test's own premise: every line is understood by a filter
+        assert any(MATCHER.match_line(ln, NOW).failure and MATCHER.match_line(ln, NOW).failure.host == a
+                   for ln in lines), a
+    with netns_pair() as (server, _client):
+        log = tmp_path / "maillog"
+        log.write_text("")
+        cfg = write_config(tmp_path, [{"file": str(log)}])
+        doc = yaml.safe_load(cfg.read_text())
+        doc["ignore"] = ["127.0.0.0/8", "::1", "203.0.113.0/25", "2001:db8:ffff::/48",
+                         "::ffff:198.51.100.128/121"]
+        cfg.write_text(yaml.safe_dump(doc))
+        d = Daemon(cfg, netns=server.name).start()
+        try:
+            def banned() -> set[str]:
+                from logban.actions.ipset import IPSetAction
+                with in_netns(server.name):
+                    a = IPSetAction()
+                    a.set_info("logban4")
+                try:
+                    return set(a.kernel_entries("logban4")) | set(a.kernel_entries("logban6"))
+                finally:
+                    a.stop()
+
+            with open(log, "a") as f:
+                f.write("\n".join(lines) + "\n")
+                # then an address that must be banned, so we know every line above was read
+                f.write("".join(f"Dec  3 10:00:0{i} mx1 postfix/smtpd[1]: warning: unknown[198.51.100.7]: "
+                                f"SASL LOGIN authentication failed: x\n" for i in range(3)))
+            d.wait_for(lambda: "198.51.100.7" in banned(), what="the control ban")
+            got = banned()
+            assert got == {"198.51.100.7"}, sorted(got - {"198.51.100.7"})
+            st = d.status()
+            assert st["ignored"] == len(lines), st["ignored"]
+            assert st["jails"]["smtp-auth"]["bans_active"] == 1
+
+            # logban ban refuses them too, in every form, unless --force
+            for a in ["127.0.0.1", "::1", "::ffff:127.0.0.1", SERVER4, f"::ffff:{SERVER4}", SERVER6,
+                      ipaddress.ip_address(SERVER6).exploded, "203.0.113.5", "::ffff:203.0.113.6",
+                      "2001:db8:ffff::9", "2001:0db8:ffff:0000:0000:0000:0000:0009",
+                      "198.51.100.130", "::ffff:198.51.100.131"]:
+                p = d.cli("ban", a, check=False)
+                assert p.returncode == 1 and "use --force" in p.stderr, (a, p.stderr)
+            assert banned() == {"198.51.100.7"}
+            d.cli("ban", "::ffff:203.0.113.6", "--force")
+            assert "203.0.113.6" in banned()  # the mapped form is banned as the IPv4 address
+            d.cli("unban", "203.0.113.6")
+            assert banned() == {"198.51.100.7"}
+        finally:
+            d.stop()
