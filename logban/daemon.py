@@ -111,6 +111,9 @@ class Daemon:
         self.reload_requested = False
         self.bans: dict[tuple[str, str], BanRecord] = {}
         self.jails_of: dict[str, set[str]] = {}  # address -> jails banning it
+        self._mid_batch = False
+        self.wd_interval = sdnotify.watchdog_interval()
+        self.last_wd = time.monotonic()
         self.expiry_heap: list[tuple[float, str, str]] = []
         self.pending_bans: list[BanRecord] = []
         self.pending_removals: list[tuple[str, str]] = []
@@ -274,12 +277,34 @@ class Daemon:
                 log.exception("reading %s failed: %s", src.id, e)
                 self.problems[f"source:{src.id}"] = str(e)
                 continue
-            for c in chunks:
-                self._process(c)
-                n += len(c.data)
+            self._mid_batch = True
+            try:
+                for c in chunks:
+                    self._process(c)
+                    n += len(c.data)
+                    self._service()
+            finally:
+                self._mid_batch = False
         return n
 
+    def _service(self) -> None:
+        """Between chunks of a long backlog: answer control requests and keep the systemd
+        watchdog fed, so catching up on a big log never looks like a hang. Nothing is saved
+        here: the sources' positions already lie past chunks not yet processed."""
+        while True:
+            try:
+                self._handle(self.requests.get_nowait())
+            except queue.Empty:
+                break
+        if self.wd_interval:
+            mono = time.monotonic()
+            if mono - self.last_wd >= self.wd_interval:
+                self.last_wd = mono
+                sdnotify.notify("WATCHDOG=1")
+
     def _commit(self) -> None:
+        if self._mid_batch:
+            return  # saved after the batch, with positions that match what was processed
         cps: dict[str, dict[str, Any]] = {}
         for sid, src in self.sources.items():
             cp = src.checkpoint()
@@ -494,8 +519,8 @@ class Daemon:
             for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(s, self._signal)
         sdnotify.notify("READY=1\nSTATUS=" + self.status_line())
-        wd = sdnotify.watchdog_interval()
-        last_check = last_wd = last_own = time.monotonic()
+        wd = self.wd_interval
+        last_check = last_own = time.monotonic()
         try:
             while not self.stop_requested:
                 self.wake_event.clear()
@@ -518,8 +543,8 @@ class Daemon:
                     for a in own_addresses() - self.own:
                         self.own.add(a)
                         self.pipe.ignore.add(ipaddress.ip_network(a))
-                if wd and mono - last_wd >= wd:
-                    last_wd = mono
+                if wd and mono - self.last_wd >= wd:
+                    self.last_wd = mono
                     sdnotify.notify("WATCHDOG=1")
                 if self.reload_requested:
                     self.reload_requested = False

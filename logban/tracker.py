@@ -53,8 +53,12 @@ class _Clusters:
     under a flood of distinct addresses this costs a tuple per address, not a dict.
     """
 
-    def __init__(self, window: float) -> None:
+    def __init__(self, window: float, cap: int = 65536) -> None:
         self.window = max(0.0, window)
+        # Above ``cap`` addresses in one window (a burst from a huge pool) the generations turn
+        # early: a cluster then lives a little less than the window, and at worst one attempt
+        # logged twice counts twice for an address of the flood. Memory stays bounded.
+        self.cap = cap
         self.cur: dict[str, tuple[float, str, int] | _Cluster] = {}
         self.old: dict[str, tuple[float, str, int] | _Cluster] = {}
         self.turned = 0.0
@@ -64,7 +68,7 @@ class _Clusters:
         ``filter`` names who reported it: the (source, filter) pair."""
         if self.window <= 0:
             return True
-        if ts - self.turned > self.window:
+        if ts - self.turned > self.window or len(self.cur) >= self.cap:
             self.old, self.cur, self.turned = self.cur, {}, ts
         c = self.cur.get(address) or self.old.pop(address, None)
         last = c[0] if isinstance(c, tuple) else (c.last if c is not None else 0.0)
@@ -175,6 +179,7 @@ class Tracker:
             for fname in st.cfg.filters:
                 self.by_filter.setdefault(fname, []).append(st)
         self.users = UserView(self.correlate_window)
+        self._reporters: dict[tuple[str, str], str] = {}
 
     def ban_duration(self, jail: JailConfig, previous_bans: int) -> float:
         d = jail.bantime * (jail.bantime_factor ** previous_bans)
@@ -197,7 +202,7 @@ class Tracker:
             name = st.cfg.name
             if self.is_banned(f.host, name):
                 continue  # its failures do not pile up while it is banned
-            if not st.clusters.counts(f.host, f"{source}\0{f.filter}", f.ts):
+            if not st.clusters.counts(f.host, self._reporter(source, f.filter), f.ts):
                 st.duplicates += 1
                 continue
             st.failures_total += 1
@@ -226,6 +231,13 @@ class Tracker:
         """Saving ``take_dirty()``'s rows failed: take them again next time."""
         for name, items in rows.items():
             self.dirty.setdefault(name, set()).update(a for a, _ in items)
+
+    def _reporter(self, source: str, filter: str) -> str:
+        """One shared key string per (source, filter) pair, not one per line."""
+        key = self._reporters.get((source, filter))
+        if key is None:
+            key = self._reporters[(source, filter)] = f"{source}\0{filter}"
+        return key
 
     def pending(self) -> dict[str, list[tuple[str, tuple[float, ...]]]]:
         return {name: list(st.counts.items()) for name, st in self.states.items()}

@@ -128,3 +128,25 @@ def test_clean_restart_keeps_pending_failures(tmp_path: Path) -> None:
         d.wait_for(lambda: d.status()["jails"]["smtp-auth"]["bans_active"] == 1, what="ban on the 3rd")
     finally:
         d.stop()
+
+
+def test_status_answers_while_a_big_backlog_is_read(tmp_path: Path) -> None:
+    from daemonproc import Daemon
+    log = tmp_path / "maillog"
+    n = 200_000
+    with open(log, "w") as f:
+        for i in range(n):
+            f.write(f"Dec  3 10:00:00 mx1 postfix/smtpd[1]: warning: unknown[10.{i >> 16 & 255}.{i >> 8 & 255}."
+                    f"{i & 255}]: SASL LOGIN authentication failed: x\n")
+    cfg = write_config(tmp_path, [{"file": {"path": str(log), "start_at": "start"}}], action="dry-run",
+                       maxretry=10)
+    d = Daemon(cfg).start()
+    try:
+        t0 = time.monotonic()
+        st = d.status()
+        answered = time.monotonic() - t0
+        assert st["failures_seen"] < n, "the backlog was already done: make it bigger"
+        assert answered < 2.0, f"status took {answered:.2f}s while catching up"
+        d.wait_for(lambda: d.status()["failures_seen"] == n, timeout=120, what="the whole backlog")
+    finally:
+        d.stop()
