@@ -21,6 +21,7 @@ from typing import Any
 
 log = logging.getLogger("logban.control")
 MAX_REQUEST = 64 * 1024
+MAX_CLIENTS = 32
 TIMEOUT = 10.0
 
 
@@ -45,6 +46,7 @@ class ControlServer:
         self.requests = requests
         self.wake = wake
         self._stop = threading.Event()
+        self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
         try:
             path.unlink()
@@ -88,9 +90,24 @@ class ControlServer:
                 if self._stop.is_set():
                     return
                 continue
+            if not self._slots.acquire(blocking=False):
+                # Only root can connect, but a stuck script must not pile up threads.
+                with conn:
+                    try:
+                        self._send(conn, {"ok": False, "error": f"busy: {MAX_CLIENTS} requests "
+                                                                "in progress, try again"})
+                    except OSError:
+                        pass
+                continue
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: socket.socket) -> None:
+        try:
+            self._handle_one(conn)
+        finally:
+            self._slots.release()
+
+    def _handle_one(self, conn: socket.socket) -> None:
         with conn:
             conn.settimeout(5.0)
             try:
