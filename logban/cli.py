@@ -69,7 +69,7 @@ def cmd_test_filter(args: argparse.Namespace) -> int:
             size = _size(stream)
             if sys.stderr.isatty() and size > 16 * 1024 * 1024:
                 progress = testfilter.Progress(size, sys.stderr)
-        report = testfilter.run(matcher, stream, now, json_out, progress)
+        report = testfilter.run(matcher, stream, now, json_out, progress, workers=args.jobs)
         if progress:
             progress.close()
         if args.json:
@@ -331,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     tf.add_argument("--journal", nargs="?", const="", default=None, metavar="PATH",
                     help="read the systemd journal (or a journal directory or file)")
     tf.add_argument("--since", metavar="TIME", help="with --journal: start at this time")
+    tf.add_argument("--jobs", type=int, metavar="N",
+                    help="processes for a big file (default: one per core; 1: no split)")
     tf.set_defaults(func=cmd_test_filter)
 
     def with_config(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:

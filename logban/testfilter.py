@@ -192,15 +192,28 @@ class _Slice:
 _WORK: tuple[Matcher, datetime, datetime | None] | None = None
 
 
-def _scan_range(path: str, start: int, end: int) -> tuple[int, list[Hit]]:
+Packed = tuple[int, str, tuple[str, ...], bool, tuple[object, ...] | None]
+
+
+def _scan_range(path: str, start: int, end: int) -> tuple[int, list[Packed]]:
+    """In a worker: the hits of one byte range, as plain tuples (cheap to send back), the
+    text kept only for near misses (the only lines the report quotes)."""
     assert _WORK is not None
     matcher, now, default_time = _WORK
     base, out = 0, []
     with open(path, "rb") as f:
         for n, hits in _serial(matcher, _Slice(f, start, end), now, default_time, None):  # type: ignore[arg-type]
-            out.extend((base + i, text, res) for i, text, res in hits)
+            for i, text, res in hits:
+                fl = res.failure
+                out.append((base + i, text if res.near_miss else "", tuple(res.near_miss), res.too_long,
+                            None if fl is None else (fl.filter, fl.host, fl.user, fl.time, fl.ts, fl.service)))
             base += n
     return base, out
+
+
+def _unpack(packed: list[Packed]) -> list[Hit]:
+    return [(i, text, LineResult(None if fl is None else Failure(*fl), list(nm), too_long))  # type: ignore[arg-type]
+            for i, text, nm, too_long, fl in packed]
 
 
 def _ranges(path: str, size: int, parts: int) -> list[tuple[int, int]]:
@@ -225,14 +238,14 @@ def _parallel(matcher: Matcher, path: str, size: int, now: datetime, default_tim
 
     global _WORK
     _WORK = (matcher, now, default_time)
-    ranges = _ranges(path, size, workers * 2)
+    ranges = _ranges(path, size, workers * 4)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
         futures = [pool.submit(_scan_range, path, a, b) for a, b in ranges]
         for (a, b), fut in zip(ranges, futures):
-            n, hits = fut.result()
+            n, packed = fut.result()
             if progress is not None:
                 progress.advance(b - a)
-            yield n, hits
+            yield n, _unpack(packed)
 
 
 def run(matcher: Matcher, stream: BinaryIO, now: datetime, json_out: TextIO | None,
