@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
 from netns import in_netns, netns, run_in  # noqa: E402
 
 from logban.actions.base import KernelBan  # noqa: E402
@@ -78,6 +80,7 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--per-process-sample", type=int, default=2000,
                    help="entries added with one `ipset add` each, extrapolated")
+    common.add_results_argument(p)
     args = p.parse_args()
     if os.geteuid() != 0:
         sys.stderr.write("bench/bulk_restore.py needs root (network namespaces, ipset)\n")
@@ -132,12 +135,23 @@ def main() -> int:
         destroy_sets(ns)
 
     base = results["ipset restore"][0]
-    print(f"\n{n} entries ({n // 2} IPv4 + {n - n // 2} IPv6), hash:ip timeout, "
-          f"maxelem {maxelem}, median of {args.runs} runs\n")
-    print("| method | seconds | entries/s | ratio to ipset restore |")
-    print("|---|---:|---:|---:|")
+    ours = results["logban start() (netlink bulk + swap)"][0]
+    lines = [f"{n:,} saved bans ({n // 2:,} IPv4 + {n - n // 2:,} IPv6) into empty `hash:ip timeout` "
+             f"sets (maxelem {maxelem:,}) in a network namespace of its own; median of {args.runs} runs "
+             "(one run for the per-process row).", "",
+             "| method | seconds | entries/s | ratio to ipset restore |",
+             "|---|---:|---:|---:|"]
     for name, (secs, count) in results.items():
-        print(f"| {name} | {secs:.3f} | {count / secs:,.0f} | {secs / base:.2f}x |")
+        lines.append(f"| {name} | {secs:.3f} | {count / secs:,.0f} | {secs / base:.2f}x |")
+    met = "met" if ours <= 3 * base else "NOT met"
+    lines += ["", f"**Target within 3x of `ipset restore`: {met}** ({ours / base:.2f}x).", "",
+              "Machine:", "", common.machine_markdown(common.machine_info()), "",
+              f"Reproduce: `.venv/bin/python bench/bulk_restore.py --entries {n} --runs {args.runs} "
+              "--results bench/RESULTS.md` (root)"]
+    body = "\n".join(lines)
+    print(body)
+    if args.results:
+        common.write_section(args.results, "Bulk restore", body)
     return 0
 
 
