@@ -140,3 +140,16 @@ def netns_pair() -> Iterator[tuple[Endpoint, Endpoint]]:
     with netns("srv") as a, netns("cli") as b:
         yield connect(a, b)
 
+
+
+def set_members(ns: str, name: str) -> dict[str, int]:
+    """Entries (address -> timeout left) of an ipset in namespace ``ns``, read back through
+    pyroute2 the way logban writes them."""
+    from logban.actions.ipset import IPSetAction
+    with in_netns(ns):
+        a = IPSetAction()
+        a.set_info(name)  # opens the netlink sockets inside the namespace
+    try:
+        return a.kernel_entries(name)
+    finally:
+        a.stop()

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import require_root, require_tool
 from daemonproc import Daemon, write_config
-from netns import CLIENT4, CLIENT6, SERVER4, in_netns, netns_pair, run_in
+from netns import CLIENT4, CLIENT6, SERVER4, in_netns, netns_pair, run_in, set_members
 
 from logban import rules
 
@@ -20,15 +20,7 @@ PF = ("Dec  3 10:00:{s:02d} mx1 postfix/smtpd[{s}]: warning: unknown[{ip}]: "
       "SASL LOGIN authentication failed: UGFzc3dvcmQ6\n")
 
 
-def members(ns: str, name: str) -> dict[str, int]:
-    from logban.actions.ipset import IPSetAction
-    with in_netns(ns):
-        a = IPSetAction()
-        a.set_info(name)  # opens the netlink sockets inside the namespace
-    try:
-        return a.kernel_entries(name)
-    finally:
-        a.stop()
+members = set_members
 
 
 def append(path: Path, text: str) -> None:

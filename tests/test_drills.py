@@ -39,7 +39,7 @@ import yaml
 
 from conftest import require, require_root, require_tool
 from daemonproc import ALL_FILTERS, Daemon
-from netns import in_netns, netns
+from netns import in_netns, netns, set_members
 
 PF = ("Dec  3 {t} mx1 postfix/smtpd[{pid}]: warning: unknown[{ip}]: "
       "SASL LOGIN authentication failed: UGFzc3dvcmQ6\n")
@@ -68,15 +68,7 @@ def config(dir: Path, log: Path | None = None, *, jail: dict[str, Any] | None = 
     return p
 
 
-def members(ns: str, name: str) -> dict[str, int]:
-    from logban.actions.ipset import IPSetAction
-    with in_netns(ns):
-        a = IPSetAction()
-        a.set_info(name)  # opens the netlink sockets inside the namespace
-    try:
-        return a.kernel_entries(name)
-    finally:
-        a.stop()
+members = set_members
 
 
 def banned(ns: str) -> set[str]:
