@@ -10,35 +10,50 @@ import re
 import time as _time
 from datetime import datetime, timedelta, timezone
 
+from logban.addr import canonical
+
 _MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
 
-# Classic syslog: "Dec  3 10:00:01 " (also "Jul 02"), an optional fraction some daemons add.
+_WDAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) "
+# Classic syslog: "Dec  3 10:00:01 " (also "Jul 02"), an optional fraction some daemons add; a
+# weekday before it and a year before or after the time (ctime style, "Dec  3 2026 10:00:01")
+# are taken too, and a year so written is used as it is.
 _CLASSIC = re.compile(
-    r"(?:<\d{1,3}>)?(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}(\d{1,2}) "
-    r"(\d\d):(\d\d):(\d\d)(?:\.\d{1,9})? +")
-# RFC 3339 / ISO 8601 (rsyslog high precision) and exim's "YYYY-MM-DD hh:mm:ss[.fff] [+zzzz]".
+    r"(?:" + _WDAY + r")?(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}(\d{1,2}) "
+    r"(?:((?:19|20)\d\d) )?(\d\d):(\d\d):(\d\d)(?:\.\d{1,9})?(?: ((?:19|20)\d\d)(?= |$))? *")
+# RFC 3339 / ISO 8601 (rsyslog high precision) and exim's "YYYY-MM-DD hh:mm:ss[.fff] [+zzzz]";
+# journalctl's short-full ("Thu 2026-12-03 10:00:01 CET") with its zone name (kept naive).
 _ISO = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?"
-    r"(?: ?(Z|[+-]\d\d:?\d\d))? +")
+    r"(?:" + _WDAY + r")?(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?"
+    r"(?:([Zz]|[+-]\d\d(?::?\d\d)?)(?= |$)| ([+-]\d\d:?\d\d)(?= |$)| [A-Z][A-Za-z]{1,5}(?= |$))? *")
 # RFC 5424: "<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG".
-_RFC5424 = re.compile(r"<\d{1,3}>1 (\S+) (\S+) (\S+) (\S+) (\S+) ")
+_RFC5424 = re.compile(r"1 (\S+) (\S+) (\S+) (\S+) (\S+) ")
+_PRI = re.compile(r"<\d{1,3}>")
 # daemontools/s6 TAI64N label.
 _TAI64N = re.compile(r"@([0-9a-f]{16})[0-9a-f]{8} +")
-# The kernel's own uptime stamp, as dmesg prints it.
+# The kernel's own uptime stamp, as dmesg prints it; "dmesg -T" prints a ctime instead.
 _UPTIME = re.compile(r"\[ *(\d+)\.(\d+)\] ?")
+_DMESG_T = re.compile(r"\[" + _WDAY + r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}(\d{1,2}) "
+                      r"(\d\d):(\d\d):(\d\d) (\d{4})\] ?")
+# journalctl -o short-unix: seconds since the epoch with a fraction.
+_UNIX = re.compile(r"(\d{9,10})\.(\d{1,9}) +")
+# A syslog hostname written as an IPv6 address (relays that log the sender's address): the
+# filters' optional hostname field holds no colon, so it is dropped here.
+_V6HOST = re.compile(r"\[?([0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]{1,40})\]? ")
 
 SKEW = timedelta(days=1)
 
 
 def infer_year(month: int, day: int, hh: int, mm: int, ss: int, now: datetime) -> datetime | None:
-    """The latest of last, this and next year's date that is not more than a day after now.
+    """The latest date in next year or before that is not more than a day after now.
 
     A Dec 31 line read on Jan 1 is last year's; a Jan 1 line read on Dec 31 (clock behind) is
-    next year's; a log up to a day "ahead" of the clock (another zone) stays in this year.
+    next year's; a log up to a day "ahead" of the clock (another zone) stays in this year; a
+    Feb 29 goes back to the last leap year.
     """
     limit = now + SKEW
-    for year in (now.year + 1, now.year, now.year - 1):
+    for year in range(now.year + 1, now.year - 8, -1):
         try:
             t = datetime(year, month, day, hh, mm, ss)
         except ValueError:  # Feb 29 in a year without it
@@ -51,11 +66,11 @@ def infer_year(month: int, day: int, hh: int, mm: int, ss: int, now: datetime) -
 def _offset(text: str | None) -> timezone | None:
     if not text:
         return None
-    if text == "Z":
+    if text in ("Z", "z"):
         return timezone.utc
     sign = -1 if text[0] == "-" else 1
     digits = text[1:].replace(":", "")
-    return timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:4])))
+    return timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0)))
 
 
 def _skip_structured_data(s: str, i: int) -> int:
@@ -82,52 +97,100 @@ def boot_time() -> float:
         return 0.0
 
 
+def _after_stamp(t: datetime | None, rest: str) -> tuple[datetime | None, str]:
+    if rest[:1] in "0123456789abcdefABCDEF:[":
+        m = _V6HOST.match(rest)
+        if m and m[1].count(":") >= 2 and canonical(m[1]) is not None:
+            rest = rest[m.end():]
+    return t, rest
+
+
+def _iso_match(m: re.Match[str]) -> datetime | None:
+    frac = (m[7] or "0")[:6].ljust(6, "0")
+    try:
+        return datetime(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]),
+                        int(frac), tzinfo=_offset(m[8] or m[9]))
+    except ValueError:
+        return None
+
+
 def split_header(line: str, now: datetime) -> tuple[datetime | None, str]:
     """(time of the line or None, the rest of the line after its timestamp)."""
-    c = line[:1]
-    if c.isalpha() or c == "<":
-        m = _CLASSIC.match(line)
+    start = 0
+    if line[:1] == "<":
+        m = _PRI.match(line)
         if m:
-            t = infer_year(_MONTHS[m[1]], int(m[2]), int(m[3]), int(m[4]), int(m[5]), now)
-            return t, line[m.end():]
-        m = _RFC5424.match(line)
+            start = m.end()
+            m = _RFC5424.match(line, start)
+            if m:
+                return _rfc5424(line, m)
+    c = line[start:start + 1]
+    if c.isalpha():
+        m = _CLASSIC.match(line, start)
         if m:
-            ts = parse_iso(m[1])
-            host, app, procid = m[2], m[3], m[4]
-            rest = line[_skip_structured_data(line, m.end()):]
-            if rest.startswith("\ufeff"):
-                rest = rest[1:]
-            tag = app if procid == "-" else f"{app}[{procid}]"
-            return ts, f"{host} {tag}: {rest}"
+            year = m[3] or m[7]
+            if year:
+                try:
+                    t: datetime | None = datetime(int(year), _MONTHS[m[1]], int(m[2]), int(m[4]),
+                                                  int(m[5]), int(m[6]))
+                except ValueError:
+                    t = None
+            else:
+                t = infer_year(_MONTHS[m[1]], int(m[2]), int(m[4]), int(m[5]), int(m[6]), now)
+            return _after_stamp(t, line[m.end():])
+        m = _ISO.match(line, start)  # journalctl short-full: weekday first
+        if m:
+            return _after_stamp(_iso_match(m), line[m.end():])
         return None, line
     if c.isdigit():
-        m = _ISO.match(line)
+        m = _ISO.match(line, start)
         if m:
-            frac = (m[7] or "0")[:6].ljust(6, "0")
-            try:
-                t = datetime(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]),
-                             int(frac), tzinfo=_offset(m[8]))
-            except ValueError:
+            t = _iso_match(m)
+            if t is None:
                 return None, line
-            return t, line[m.end():]
+            return _after_stamp(t, line[m.end():])
+        m = _UNIX.match(line, start)
+        if m:
+            return _after_stamp(datetime.fromtimestamp(int(m[1]) + float("0." + m[2])), line[m.end():])
         return None, line
     if c == "@":
-        m = _TAI64N.match(line)
+        m = _TAI64N.match(line, start)
         if m:
             secs = int(m[1], 16) - (1 << 62) - 10
             return datetime.fromtimestamp(secs), line[m.end():]
         return None, line
     if c == "[":
-        m = _UPTIME.match(line)
+        m = _UPTIME.match(line, start)
         if m:
             secs = boot_time() + int(m[1]) + float("0." + m[2])
-            return datetime.fromtimestamp(secs), line[m.end():]
+            return _after_stamp(datetime.fromtimestamp(secs), line[m.end():])
+        m = _DMESG_T.match(line, start)
+        if m:
+            try:
+                t = datetime(int(m[6]), _MONTHS[m[1]], int(m[2]), int(m[3]), int(m[4]), int(m[5]))
+            except ValueError:
+                t = None
+            return t, line[m.end():]
     return None, line
+
+
+def _rfc5424(line: str, m: re.Match[str]) -> tuple[datetime | None, str]:
+    ts = parse_iso(m[1])
+    host, app, procid = m[2], m[3], m[4]
+    rest = line[_skip_structured_data(line, m.end()):]
+    if rest.startswith("\ufeff"):
+        rest = rest[1:]
+    if app == "-":  # no APP-NAME: the message is all there is
+        return ts, rest
+    tag = app if procid == "-" else f"{app}[{procid}]"
+    if host == "-" or ":" in host:  # NILVALUE, or an IPv6 address the hostname field cannot hold
+        return ts, f"{tag}: {rest}"
+    return ts, f"{host} {tag}: {rest}"
 
 
 def parse_iso(text: str) -> datetime | None:
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         return None
 
