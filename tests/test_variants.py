@@ -302,8 +302,12 @@ FILTER_VARIANTS = [
     ("cy-unknown", S+"cyrus/imap[1]: badlogin: unknown[192.0.2.1] PLAIN bob SASL(-13): x", "192.0.2.1"),
     ("cy-sieve", S+"cyrus/sieve[1]: badlogin: host.example.net [192.0.2.1] PLAIN bob SASL(-13): x", "192.0.2.1"),
     ("cy-session", S+"cyrus/imap[1]: sessionid=<cyrus-1-2-3> badlogin: host.example.net [192.0.2.1] PLAIN bob SASL(-13): x", "192.0.2.1"),
-    ("cy-3x", S+"cyrus/imap[1]: badlogin: host.example.net [192.0.2.1] PLAIN [SASL(-13): authentication failure: Password verification failed]", "192.0.2.1"),
     ("cy-session-imapd", S+"imaps[1]: badlogin: host.example.net [192.0.2.1] PLAIN bob@example.org SASL(-13): x", "192.0.2.1", "bob@example.org"),
+    ("cy-3x-user", S+"cyrus/imap[1]: badlogin: host.example.net [192.0.2.1] PLAIN (bob) [SASL(-13): authentication failure: Password verification failed]", "192.0.2.1", "bob"),
+    ("cy-3x-plain", S+"cyrus/imap[1]: badlogin: host.example.net [192.0.2.1] plaintext (bob@example.org) [SASL(-13): authentication failure: checkpass failed]", "192.0.2.1", "bob@example.org"),
+    ("cy-3x-invalid", S+"cyrus/imap[1]: badlogin: host.example.net [192.0.2.1] plaintext (bob) invalid user", "192.0.2.1", "bob"),
+    ("cy-3x-null", S+"cyrus/pop3[1]: badlogin: [192.0.2.1] DIGEST-MD5 (null) [SASL(-13): user not found: x]", "192.0.2.1", None),
+    ("cy-2x-invalid", S+"cyrus/imap[1]: badlogin: host.example.net [192.0.2.1] plaintext bob invalid user", "192.0.2.1", "bob"),
     # kernel
     ("k-strike", S+"kernel: SMTP_AUTH_FAIL: Strike 1: IN= OUT=eth0 SRC=192.0.2.2 DST=192.0.2.1 LEN=73 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=TCP SPT=25 DPT=5 WINDOW=46 RES=0x00 ACK PSH URGP=0 ", "192.0.2.1"),
     ("k-strike-notrail", S+"kernel: SMTP_AUTH_FAIL: Strike 1: IN= OUT=eth0 SRC=192.0.2.2 DST=192.0.2.1 LEN=73 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=TCP SPT=25 DPT=5 WINDOW=46 RES=0x00 ACK PSH URGP=0", "192.0.2.1"),
