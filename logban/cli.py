@@ -126,12 +126,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = _load(args)
     _setup_logging("debug" if args.verbose else cfg.log_level)
     from logban.daemon import Daemon
+    from logban.state import StateError
 
     try:
         d = Daemon(cfg, once=args.once)
         rc = d.run()
     except FilterError as e:
         sys.stderr.write(f"{cfg.path}:1: jails: {e}\n")
+        return 1
+    except StateError as e:
+        sys.stderr.write(f"logban: {e}\n")
         return 1
     if args.once:
         bans = list(d.bans.values())

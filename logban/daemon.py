@@ -211,6 +211,12 @@ class Daemon:
         now = time.time()
         self._put(rec)
         self.pending_bans.append(rec)
+        # An unban of the same (address, jail) not saved yet (a control request answered in
+        # the middle of a batch) must not delete this newer ban when the batch is saved:
+        # State.commit writes the bans first and the removals after them.
+        key = (rec.address, rec.jail)
+        if key in self.pending_removals:
+            self.pending_removals = [k for k in self.pending_removals if k != key]
         action = self._action_for(rec.jail)
         try:
             action.ban(self._kernel_ban(rec.address, action) or KernelBan(rec.address, rec.expires), now)
@@ -227,7 +233,8 @@ class Daemon:
 
     def _decide(self, d: BanDecision) -> None:
         now = time.time()
-        self._apply_ban(BanRecord(d.address, d.jail, now, now + d.duration, d.failures, d.filter,
+        expires = None if d.duration <= 0 else now + d.duration  # bantime 0: permanent
+        self._apply_ban(BanRecord(d.address, d.jail, now, expires, d.failures, d.filter,
                                   d.ban_number), "")
 
     def _remove_ban(self, address: str, jail: str, reason: str) -> bool:
@@ -586,7 +593,7 @@ class Daemon:
         if self.state_ok and tracker.latest:
             window = max(j.findtime for j in self.cfg.jails.values())
             try:
-                self.state.drop_stale_pending(tracker.latest - window)
+                self.state.drop_stale_pending(tracker.horizon() - window)
             except Exception as e:
                 self._state_problem(e)
         for name, a in self.actions.items():

@@ -24,10 +24,25 @@ CREATE TABLE IF NOT EXISTS ban_history (
 CREATE TABLE IF NOT EXISTS pending (
     jail TEXT NOT NULL, address TEXT NOT NULL, times TEXT NOT NULL, last REAL NOT NULL,
     PRIMARY KEY (jail, address));
-CREATE INDEX IF NOT EXISTS pending_last ON pending (last);
 CREATE TABLE IF NOT EXISTS checkpoints (
     source TEXT PRIMARY KEY, data TEXT NOT NULL, updated REAL NOT NULL);
 """
+# After the migrations: an index on a column an older database does not have yet would fail.
+INDEXES = "CREATE INDEX IF NOT EXISTS pending_last ON pending (last);"
+
+
+class StateError(Exception):
+    """The state database cannot be opened or brought up to date; the message says what to do."""
+
+
+def _times_max(times: str) -> float:
+    best = 0.0
+    for t in times.split(","):
+        try:
+            best = max(best, float(t))
+        except ValueError:
+            pass
+    return best
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +64,36 @@ class State:
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
         self.path = path
-        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA busy_timeout=5000")
-        self.db.executescript(SCHEMA)
+        try:
+            self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA busy_timeout=5000")
+            self.db.executescript(SCHEMA)
+            self._migrate()
+            self.db.executescript(INDEXES)
+        except sqlite3.DatabaseError as e:
+            raise StateError(
+                f"state database {path} cannot be used: {e}. Move it aside (the kernel sets "
+                "keep their bans until their timeouts) and start logban again: it starts with "
+                "no saved bans, positions or ban history") from None
+
+    def _migrate(self) -> None:
+        """Bring a database made by an older logban up to this schema."""
+        db = self.db
+        cols = {r[1] for r in db.execute("PRAGMA table_info(pending)")}
+        if "last" not in cols:  # before pending failures were pruned by time
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("ALTER TABLE pending ADD COLUMN last REAL NOT NULL DEFAULT 0")
+                rows = db.execute("SELECT jail, address, times FROM pending").fetchall()
+                db.executemany("UPDATE pending SET last=? WHERE jail=? AND address=?",
+                               ((_times_max(t), j, a) for j, a, t in rows))
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         self.db.close()

@@ -182,8 +182,15 @@ class Tracker:
         self._reporters: dict[tuple[str, str], str] = {}
 
     def ban_duration(self, jail: JailConfig, previous_bans: int) -> float:
-        d = jail.bantime * (jail.bantime_factor ** previous_bans)
-        return min(d, max(jail.bantime_max, jail.bantime))
+        """Seconds; 0 means permanent (``bantime: 0``, like ``logban ban --for 0``)."""
+        if jail.bantime <= 0:
+            return 0.0
+        ceiling = max(jail.bantime_max, jail.bantime)
+        try:
+            d = jail.bantime * (jail.bantime_factor ** previous_bans)
+        except OverflowError:  # a very persistent offender: factor ** n past the float range
+            return ceiling
+        return min(d, ceiling)
 
     def process(self, f: Failure, source: str = "") -> list[BanDecision]:
         states = self.by_filter.get(f.filter)
@@ -256,8 +263,14 @@ class Tracker:
                 n += 1
         return n
 
+    def horizon(self) -> float:
+        """The time counting has reached: the newest failure, but never past the wall clock.
+        One line stamped in the future (a relay with a wrong clock, a clock stepped back, a
+        stamp written in another zone without offset) must not age out everyone's failures."""
+        return min(self.latest, self.clock())
+
     def expire(self) -> None:
-        now = max(self.latest, 0.0)
+        now = max(self.horizon(), 0.0)
         for st in self.states.values():
             st.counts.expire(now)
 
