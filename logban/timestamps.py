@@ -22,11 +22,13 @@ _WDAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) "
 _CLASSIC = re.compile(
     r"(?:" + _WDAY + r")?(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}(\d{1,2}) "
     r"(?:((?:19|20)\d\d) )?(\d\d):(\d\d):(\d\d)(?:\.\d{1,9})?(?: ((?:19|20)\d\d)(?= |$))? *")
-# RFC 3339 / ISO 8601 (rsyslog high precision) and exim's "YYYY-MM-DD hh:mm:ss[.fff] [+zzzz]";
-# journalctl's short-full ("Thu 2026-12-03 10:00:01 CET") with its zone name (kept naive).
-_ISO = re.compile(
-    r"(?:" + _WDAY + r")?(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?"
-    r"(?:([Zz]|[+-]\d\d(?::?\d\d)?)(?= |$)| ([+-]\d\d:?\d\d)(?= |$)| [A-Z][A-Za-z]{1,5}(?= |$))? *")
+# RFC 3339 / ISO 8601 (rsyslog high precision) and exim's "YYYY-MM-DD hh:mm:ss[.fff] [+zzzz]".
+_ISO_BODY = (r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?"
+             r"(?:([Zz]|[+-]\d\d(?::?\d\d)?)(?= |$)| ([+-]\d\d:?\d\d)(?= |$))?")
+_ISO = re.compile(_ISO_BODY + " *")
+# journalctl's short-full ("Thu 2026-12-03 10:00:01 CET"): the zone name is kept naive. Only
+# after a weekday: a bare ISO stamp may be followed by a capitalised word of the message.
+_ISO_FULL = re.compile(_WDAY + _ISO_BODY + r"(?: (?:[A-Z][A-Za-z]{1,5}|[+-]\d\d(?:\d\d)?)(?= |$))? *")
 # RFC 5424: "<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG".
 _RFC5424 = re.compile(r"1 (\S+) (\S+) (\S+) (\S+) (\S+) ")
 _PRI = re.compile(r"<\d{1,3}>")
@@ -138,7 +140,7 @@ def split_header(line: str, now: datetime) -> tuple[datetime | None, str]:
             else:
                 t = infer_year(_MONTHS[m[1]], int(m[2]), int(m[4]), int(m[5]), int(m[6]), now)
             return _after_stamp(t, line[m.end():])
-        m = _ISO.match(line, start)  # journalctl short-full: weekday first
+        m = _ISO_FULL.match(line, start)
         if m:
             return _after_stamp(_iso_match(m), line[m.end():])
         return None, line

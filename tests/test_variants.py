@@ -273,6 +273,10 @@ FILTER_VARIANTS = [
     ("ex-newid", "2026-12-03 10:00:01 1vAbCd-000ABC-XY plain authenticator failed for (helo) [192.0.2.1]: 535 Incorrect authentication data", "192.0.2.1"),
     ("ex-Ci", "2026-12-03 10:00:01 plain authenticator failed for H=(helo) [192.0.2.1]:1234 I=[192.0.2.2]:587 Ci=12345: 535 Incorrect authentication data", "192.0.2.1"),
     ("ex-helo-brkt-inj", "2026-12-03 10:00:01 plain authenticator failed for ([198.51.100.9]) [198.51.100.8]) [192.0.2.1]:1234: 535 Incorrect authentication data", None),
+    ("ex-upper-name", "2026-12-03 10:00:01 PLAIN authenticator failed for (helo) [192.0.2.1]: 535 Incorrect authentication data (set_id=bob)", "192.0.2.1", "bob"),
+    ("ex-upper-name-tz", "2026-12-03 10:00:01 +0100 LOGIN authenticator failed for (helo) [192.0.2.1]: 535 Incorrect authentication data", "192.0.2.1", ANY, "2026-12-03T10:00:01"),
+    ("pam-esmtp", S+"courieresmtpd: pam_unix(esmtp:auth): authentication failure; logname= uid=0 euid=0 tty= ruser= rhost=::ffff:192.0.2.1", "192.0.2.1"),
+    ("pf-bare-syslog-name", S+"submission/smtpd[1]: warning: unknown[192.0.2.1]: SASL LOGIN authentication failed: x", "192.0.2.1"),
     # courier
     ("co-smtp", S+'courieresmtpd: error,relay=::ffff:192.0.2.1,port=43632,msg="535 Authentication failed.",cmd: AUTH LOGIN bob@example.org', "192.0.2.1", "bob@example.org"),
     ("co-smtp-v4", S+'courieresmtpd: error,relay=192.0.2.1,port=43632,msg="535 Authentication failed.",cmd: AUTH PLAIN', "192.0.2.1", None),
