@@ -118,6 +118,8 @@ def _iso_match(m: re.Match[str]) -> datetime | None:
 
 def split_header(line: str, now: datetime) -> tuple[datetime | None, str]:
     """(time of the line or None, the rest of the line after its timestamp)."""
+    if line[:1] in ("\x00", "\ufeff"):  # NUL padding left by a crash, a byte order mark
+        line = line.lstrip("\x00\ufeff")
     start = 0
     if line[:1] == "<":
         m = _PRI.match(line)

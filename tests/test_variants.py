@@ -342,3 +342,20 @@ FILTER_VARIANTS = [
 def test_filter_variants(row: tuple) -> None:
     _id, line, host, *rest = row
     check(line, host, *rest)
+
+
+# --- hostile bytes ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lead", ["\x00" * 300, "\ufeff", "\x00\ufeff"])
+def test_nul_padding_or_bom_before_the_stamp(lead: str) -> None:
+    """A crash leaves NUL padding in the log, and the next line is appended right after it;
+    an edited log may start with a byte order mark. The line behind is read as usual."""
+    check(f"{lead}Dec  3 10:00:01 mail {PF}", PF_HOST, when="2026-12-03T10:00:01")
+
+
+def test_scan_reads_lines_behind_nul_padding_and_crlf() -> None:
+    data = (b"\x00" * 64 + f"Dec  3 10:00:01 mail {PF}\r\n".encode()
+            + b"Dec  3 10:00:02 mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): "
+              b"user=<\xf2\xf0\xe5>, method=PLAIN, rip=198.51.100.2, lip=192.0.2.9\r\n")
+    hosts = [r.failure.host for _, _, r in MATCHER.scan(data, NOW) if r.failure]
+    assert hosts == [PF_HOST, "198.51.100.2"]
