@@ -38,8 +38,11 @@ def cmd_test_filter(args: argparse.Namespace) -> int:
     from logban import testfilter
 
     now = _parse_now(args.now)
+    from logban.selfcheck import require_samples
+
     try:
         filters = load_filters(args.filter or None)
+        require_samples(filters)
     except FilterError as e:
         raise UsageError(str(e))
     matcher = Matcher(filters)

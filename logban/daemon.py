@@ -80,9 +80,14 @@ def state_path(cfg: Config) -> Path:
 
 
 def jail_filters(cfg: Config) -> list[Filter]:
+    """The jails' filters, each proven against its own samples (FilterError otherwise)."""
+    from logban.selfcheck import require_samples
+
     names = list(dict.fromkeys(n for j in cfg.jails.values() for n in j.filters))
-    return load_filters(names, dirs=(cfg.filter_dirs + _default_dirs()) if cfg.filter_dirs else None,
-                        overrides=cfg.filter_vars)
+    filters = load_filters(names, dirs=(cfg.filter_dirs + _default_dirs()) if cfg.filter_dirs else None,
+                           overrides=cfg.filter_vars)
+    require_samples(filters)
+    return filters
 
 
 def _default_dirs() -> list[Any]:
@@ -443,50 +448,99 @@ class Daemon:
             except Exception as e:
                 self._state_problem(e)
                 cp = None
+            if cp is None and sc.kind == "journal" and sc.start_at == "end" \
+                    and f"source:{sid}" in self.problems:
+                # A journal that could not be opened before (its directory not there yet):
+                # what was written since the daemon started is new, as for a file that
+                # appears later.
+                cp = {"realtime": int(self.started * 1_000_000)}
             try:
                 src = make_source(sc, cp, self.pipe.filters)
                 src.start(self.wake)
             except (ImportError, ValueError, OSError) as e:
                 # One unusable source (no systemd-python, a bad journal path) must not stop
-                # the others: logged, shown in status, retried at the next reload.
-                log.error("source %s cannot be used: %s; the other sources keep working", sid, e)
-                self.problems[f"source:{sid}"] = f"{sid}: {e}"
+                # the others: logged once, shown in status, retried at every periodic check.
+                msg = f"{sid}: {e}"
+                if self.problems.get(f"source:{sid}") != msg:
+                    log.error("source %s cannot be used: %s; the other sources keep working, "
+                              "and it is retried every %gs", sid, e, CHECK_EVERY)
+                self.problems[f"source:{sid}"] = msg
                 continue
             self.problems.pop(f"source:{sid}", None)
             self.sources[sid] = src
             log.info("following %s%s", sid, " from its saved position" if cp else f" from the {sc.start_at}")
 
-    def _start_actions(self) -> None:
+    def _start_actions(self, built: dict[str, Action] | None = None, reloading: bool = False) -> None:
         names = list(dict.fromkeys(j.action for j in self.cfg.jails.values()))
         now = time.time()
         for name in names:
             if name in self.actions:
                 continue
-            a = make_action(name, self.cfg)
+            a = (built or {}).get(name) or make_action(name, self.cfg)
             try:
                 a.start(self._kernel_bans(name), now)
             except SetFullError as e:
                 # The sets hold what fits (the action logged what not); the daemon keeps
                 # working: room comes from expiring bans, unbans or a larger maxelem.
                 self.problems[f"action:{name}:start"] = str(e)
+            except ActionError as e:
+                if not reloading:
+                    raise
+                # Keep it anyway: every jail must have its action (each ban reports its own
+                # failure, and the periodic check retries the sets).
+                log.error("action %s: %s", name, e)
+                self.problems[f"action:{name}:start"] = str(e)
             self.actions[name] = a
+
+    def _changed_actions(self, new: Config) -> dict[str, Action]:
+        """The actions the new configuration uses whose options changed (or that are new),
+        built but not started; raises ValueError or ConfigError for unusable options."""
+        out: dict[str, Action] = {}
+        for name in dict.fromkeys(j.action for j in new.jails.values()):
+            if name in self.actions and self.cfg.actions.get(name) == new.actions.get(name):
+                continue
+            out[name] = make_action(name, new)
+        return out
 
     def reload(self) -> None:
         try:
             new = load_config(self.cfg.path)
             pipe = self._build(new)
-        except (ConfigError, FilterError) as e:
+            built = self._changed_actions(new)
+        except (ConfigError, FilterError, ValueError) as e:
             log.error("reload of %s refused, the running configuration stays:\n%s", self.cfg.path, e)
             self.problems["reload"] = f"reload refused: {str(e).splitlines()[0]}"
             return
+        held = {name: set(self._kernel_bans(name)) for name in self.actions}
         old_ids = set(self.sources)
         self.cfg, self.pipe = new, pipe
         self.problems.pop("reload", None)
         new_ids = {source_id(s) for s in new.sources}
         for sid in old_ids - new_ids:
             self.sources.pop(sid).stop()
+        used = {j.action for j in new.jails.values()}
+        for name in [n for n in self.actions if n not in used or n in built]:
+            # Its sets keep what they hold and expire it by the kernel timeouts; logban no
+            # longer changes them (new set names need the firewall rule changed too).
+            log.info("action %s %s", name, "options changed: bans now go where the new options say"
+                     if name in built else "is no longer used")
+            for k in [k for k in self.problems if k.startswith(f"action:{name}:")]:
+                del self.problems[k]
+            try:
+                self.actions.pop(name).stop()
+            except Exception as e:
+                log.error("stopping action %s: %s", name, e)
+        now = time.time()
+        for name, a in self.actions.items():
+            # Jails moved between actions, or one renamed: make the sets match again.
+            want = self._kernel_bans(name)
+            if set(want) != held.get(name):
+                try:
+                    a.start(want, now)
+                except ActionError as e:
+                    self.problems[f"action:{name}:start"] = str(e)
         try:
-            self._start_actions()
+            self._start_actions(built, reloading=True)
             self._start_sources()
         except Exception as e:
             log.error("reload: %s", e)
@@ -590,6 +644,8 @@ class Daemon:
     def _periodic(self, now: float) -> None:
         tracker = self.pipe.tracker
         tracker.expire()
+        if len(self.sources) < len(self.cfg.sources):
+            self._start_sources()  # those that could not be opened yet
         if self.state_ok and tracker.latest:
             window = max(j.findtime for j in self.cfg.jails.values())
             try:

@@ -88,9 +88,63 @@ def _substitute(text: str, vars: dict[str, str], escape: bool) -> str:
     return re.sub(r"\$\{(\w+)\}", repl, text)
 
 
+def atomic_possessives(pattern: str) -> str:
+    """Rewrite possessive quantifiers on groups, ``(...)*+``, as atomic groups,
+    ``(?>(...)*)``: the same language and the same linear-time guarantee, but Python before
+    3.11.5 mis-matches the possessive form when the group repeats zero times (CPython
+    gh-106052), so written this way every filter works on every Python 3.11."""
+    out: list[str] = []
+    opens: list[int] = []  # positions in ``out`` of the unclosed "("
+    i, n = 0, len(pattern)
+    in_class = False
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+            out.append(c)
+            i += 1
+            continue
+        if c == "[":
+            in_class = True
+            out.append(c)
+            # a "]" right after "[" or "[^" is a literal member
+            j = i + 1
+            if j < n and pattern[j] == "^":
+                out.append("^")
+                j += 1
+            if j < n and pattern[j] == "]":
+                out.append("]")
+                j += 1
+            i = j
+            continue
+        if c == "(":
+            opens.append(len(out))
+            out.append(c)
+            i += 1
+            continue
+        if c == ")" and opens:
+            start = opens.pop()
+            out.append(c)
+            i += 1
+            m = re.match(r"(\*|\+|\?|\{\d*(?:,\d*)?\})\+", pattern[i:])
+            if m:
+                group = "".join(out[start:])
+                del out[start:]
+                out.append(f"(?>{group}{m[1]})")
+                i += m.end()
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
 def _compile(path: Path, where: str, body: str) -> re.Pattern[str]:
     try:
-        return re.compile(body)
+        return re.compile(atomic_possessives(body))
     except re.error as e:
         raise FilterError(f"{path}: {where}: bad pattern: {e}") from None
 
