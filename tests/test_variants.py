@@ -182,6 +182,9 @@ FILTER_VARIANTS = [
     ("sm-success", S+"sendmail[1]: 4B3A1aB1000001: AUTH=server, relay=host.example.net [192.0.2.1], authid=bob, mech=PLAIN, bits=0", None),
     ("sm-user-inject", S+"sendmail[1]: 4B3A1aB1000001: AUTH failure (LOGIN): authentication failure (-13) SASL(-13): authentication failure: checkpass failed, user=x, relay=[198.51.100.9] (may be forged), relay=host.example.net [192.0.2.1]", "192.0.2.1"),
     ("sm-attack-ident", S+"sendmail[1]: 4B3A1aB1000001: root@host.example.net [192.0.2.1]: possible SMTP attack: command=AUTH, count=6", "192.0.2.1"),
+    ("sm-noqid", S+"sendmail[1]: AUTH failure (LOGIN): authentication failure (-13) SASL(-13): authentication failure: checkpass failed, user=bob, relay=[192.0.2.1]", "192.0.2.1", "bob"),
+    ("sm-attack-noqid", S+"sm-mta[1]: host.example.net [192.0.2.1]: possible SMTP attack: command=AUTH, count=5", "192.0.2.1"),
+    ("cy-port", S+"cyrus/imap[1]: badlogin: host.example.net [192.0.2.1]:40000 PLAIN (bob) [SASL(-13): x]", "192.0.2.1", "bob"),
     # dovecot
     ("dv-aborted", S+"dovecot: imap-login: Aborted login (auth failed, 1 attempts in 19 secs): user=<bob>, method=PLAIN, rip=192.0.2.1, lip=192.0.2.2, TLS, session=<a1>", "192.0.2.1", "bob"),
     ("dv-pid", S+"dovecot[12]: pop3-login: Aborted login (auth failed, 1 attempts): user=<bob>, method=PLAIN, rip=192.0.2.1, lip=192.0.2.2", "192.0.2.1", "bob"),
