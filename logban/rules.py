@@ -118,7 +118,9 @@ def ban_restore_fragment(set_name: str, ports: Sequence[int] = DEFAULT_BAN_PORTS
         f"# logban: reject banned addresses (ipset {set_name}) on the SMTP ports.",
         f"# The set must exist first (`logban sets`). Load once with: {command}-restore --noflush",
         "*filter",
-        f"-A INPUT {ban_rule_args(set_name, ports)}",
+        # -I: first in INPUT, before any ACCEPT of the mail ports or a final REJECT, wherever
+        # the admin pastes it; a banned client is cut even on an open connection.
+        f"-I INPUT {ban_rule_args(set_name, ports)}",
         "COMMIT",
         ""))
 
@@ -219,12 +221,13 @@ def kernel_matcher_fragment(
     lines = [
         f"# logban kernel SMTP AUTH matcher (IPv{version}). Load once with: "
         f"{'ip6tables' if version == 6 else 'iptables'}-restore --noflush",
-        "# Reloading flushes the LOGBAN_ chains but appends the INPUT/OUTPUT jumps again.",
+        "# Load it once: reloading flushes the LOGBAN_ chains but inserts the INPUT/OUTPUT jumps",
+        "# again, and a doubled jump would count every failure twice.",
         "*filter",
         *(f":{c} - [0:0]" for c in (CHAIN_OUT, CHAIN_STRIKE, *strike_chains, CHAIN_IN,
                                     CHAIN_REJECT, CHAIN_RATE, CHAIN_BRUTE)),
-        f"-A OUTPUT -p tcp -m multiport --sports {port_list} -j {CHAIN_OUT}",
-        f"-A INPUT -p tcp -m multiport --dports {port_list} -j {CHAIN_IN}",
+        f"-I OUTPUT -p tcp -m multiport --sports {port_list} -j {CHAIN_OUT}",
+        f"-I INPUT -p tcp -m multiport --dports {port_list} -j {CHAIN_IN}",
         # OUTPUT side: the offender is the destination
         *(f"-A {CHAIN_OUT} -d {n} -j RETURN" for n in nets),
         f"-A {CHAIN_OUT} -p tcp -m multiport --sports {port_list} "

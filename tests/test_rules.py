@@ -18,7 +18,7 @@ from logban import rules
 from logban.actions.ipset import KERNEL_MAX_TIMEOUT, TEMP_SUFFIX, IPSetAction
 from logban.rules import fixed_rules, kernel_matcher_fragment, kernel_matcher_rules
 
-BAN4 = ("-A INPUT -p tcp -m multiport --dports 25,465,587 -m set --match-set logban4 src "
+BAN4 = ("-I INPUT -p tcp -m multiport --dports 25,465,587 -m set --match-set logban4 src "
         "-j REJECT --reject-with tcp-reset")
 
 
@@ -175,9 +175,13 @@ def test_fixed_rules_load(ns: str) -> None:
         action.ensure_sets()  # xt_set refuses a rule naming a set that does not exist
     try:
         r = fixed_rules(action.set4, action.set6)
+        # a typical EL ruleset first: the fragment must land before its ACCEPT and REJECT
+        _restore(ns, 4, "*filter\n-A INPUT -p tcp --dport 25 -j ACCEPT\n-A INPUT -j REJECT\nCOMMIT\n")
         _restore(ns, 4, r["iptables"])
         _restore(ns, 6, r["ip6tables"])
-        assert BAN4 in run_in(ns, "iptables-save").stdout
+        saved = [l for l in run_in(ns, "iptables-save").stdout.splitlines() if l.startswith("-A INPUT")]
+        assert saved[0] == BAN4.replace("-I INPUT", "-A INPUT")
+        assert len(saved) == 3
         assert "--match-set logban6 src" in run_in(ns, "ip6tables-save").stdout
         assert action.set_info("logban6").references == 1  # type: ignore[union-attr]
     finally:
