@@ -142,7 +142,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     if args.once:
         bans = list(d.bans.values())
-        print(f"{len(bans)} ban(s) active:")
+        dry = all(cfg.action_kind(j.action) == "dry-run" for j in cfg.jails.values())
+        print(f"{len(bans)} ban(s) " + ("the dry run would make (nothing was banned):" if dry else "active:"))
         for b in sorted(bans, key=lambda b: b.created):
             print(f"  {b.address:<40} jail={b.jail} failures={b.failures} filter={b.filter}")
     return rc
@@ -298,6 +299,8 @@ def cmd_rules(args: argparse.Namespace) -> int:
     cfg = _load(args)
     from logban import rules
 
+    if args.kernel_matcher and args.format != "iptables":
+        raise UsageError("the kernel matcher exists only as iptables-restore input (leave out --format)")
     try:
         text = kernel_matcher_text(cfg) if args.kernel_matcher else rules.render_fixed(cfg, args.format)
     except ValueError as e:

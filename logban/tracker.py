@@ -97,7 +97,7 @@ class UserView:
         self.window = window
         self.size = size
         self.users: OrderedDict[str, Counter[str]] = OrderedDict()
-        self.recent: deque[tuple[float, str | None, str]] = deque()      # (ts, service, address)
+        self.recent: deque[tuple[float, str | None, str, bool]] = deque()  # (ts, service, address, named a user)
         self.pending: deque[tuple[float, str | None, str]] = deque()     # (ts, service, user)
 
     def _note(self, address: str, user: str) -> None:
@@ -110,10 +110,15 @@ class UserView:
     def _prune(self, ts: float) -> None:
         for q in (self.recent, self.pending):
             while q and q[0][0] < ts - self.window:
-                q.popleft()
+                q.popleft()  # type: ignore[attr-defined]
 
     def saw(self, f: Failure) -> str | None:
-        """Record ``f``; for a failure without address, return the address it is attributed to."""
+        """Record ``f``; for a failure without address, return the address it is attributed to.
+
+        A user is noted once per attempt: when the line with the address names the user
+        itself (sendmail's user=, postfix's sasl_username=), saslauthd's line of the same
+        attempt adds nothing.
+        """
         self._prune(f.ts)
         if f.host is not None:
             if f.user:
@@ -121,17 +126,19 @@ class UserView:
             for i, (ts, svc, user) in enumerate(self.pending):
                 if abs(ts - f.ts) <= self.window and (svc is None or f.service is None or svc == f.service):
                     del self.pending[i]
-                    self._note(f.host, user)
+                    if not f.user:
+                        self._note(f.host, user)
                     break
-            self.recent.append((f.ts, f.service, f.host))
+            self.recent.append((f.ts, f.service, f.host, bool(f.user)))
             if len(self.recent) > 10000:
                 self.recent.popleft()
             return None
         if not f.user:
             return None
-        for ts, svc, host in reversed(self.recent):
+        for ts, svc, host, named in reversed(self.recent):
             if abs(ts - f.ts) <= self.window and (svc is None or f.service is None or svc == f.service):
-                self._note(host, f.user)
+                if not named:
+                    self._note(host, f.user)
                 return host
         self.pending.append((f.ts, f.service, f.user))
         if len(self.pending) > 10000:

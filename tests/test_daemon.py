@@ -175,5 +175,5 @@ def test_dry_run_touches_nothing_and_reports(tmp_path: Path) -> None:
     p = subprocess.run([sys.executable, "-m", "logban", "run", "--once", "-c", str(cfg)],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
-    assert "1 ban(s) active:" in p.stdout and "198.51.100.66" in p.stdout
+    assert "1 ban(s) the dry run would make (nothing was banned):" in p.stdout and "198.51.100.66" in p.stdout
     assert "dry run: would ban 198.51.100.66" in p.stderr

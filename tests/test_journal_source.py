@@ -408,9 +408,9 @@ def _zone(name: str) -> timezone:
 
 def test_cli_journal_errors_are_one_line_and_exit_2(tool: str, tmp_path: Path) -> None:
     path = write_journal(tool, tmp_path / "mail.journal", first_entries())
-    bad_since = _cli("--journal", str(path), "--since", "yesterday", tz="UTC")
+    bad_since = _cli("--journal", str(path), "--since", "the day before", tz="UTC")
     assert bad_since.returncode == 2
-    assert bad_since.stderr.startswith("logban: --since 'yesterday' is not a time")
+    assert bad_since.stderr.startswith("logban: --since 'the day before' is not a time")
     missing = _cli("--journal", str(tmp_path / "nothing.journal"), tz="UTC")
     assert (missing.returncode, missing.stderr.strip()) == (
         2, f"logban: journal {tmp_path / 'nothing.journal'}: no such file or directory")
@@ -445,3 +445,18 @@ def test_system_journal_opens_and_stops(sources: list) -> None:
     assert s.status()["waiting"] is True
     s.stop()
     assert s.status()["waiting"] is False
+
+
+def test_since_takes_journalctl_style_times() -> None:
+    from datetime import datetime
+
+    from logban.sources.journal import JournalError, parse_since
+    now = datetime(2026, 12, 3, 15, 30, 0).timestamp()
+    assert parse_since("-1h", now) == int((now - 3600) * 1_000_000)
+    assert parse_since("2h ago", now) == int((now - 7200) * 1_000_000)
+    assert parse_since("30 min ago", now) == int((now - 1800) * 1_000_000)
+    assert parse_since("today", now) == int(datetime(2026, 12, 3).timestamp() * 1_000_000)
+    assert parse_since("yesterday", now) == int(datetime(2026, 12, 2).timestamp() * 1_000_000)
+    assert parse_since("2026-12-03 10:00:00", now) == int(datetime(2026, 12, 3, 10).timestamp()) * 1_000_000
+    with pytest.raises(JournalError, match="'2h ago'"):
+        parse_since("a while back", now)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import select
 import threading
 import time
@@ -357,13 +358,29 @@ class JournalSource:
 
 # ---- test-filter --journal -----------------------------------------------------------------
 
-def parse_since(text: str) -> int:
-    """``--since`` (ISO 8601, or "YYYY-MM-DD HH:MM:SS"; naive is local time) in microseconds."""
+_RELATIVE = re.compile(r"-?\s*(\d+)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?|w|weeks?)"
+                       r"(?:\s+ago)?")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_since(text: str, now: float | None = None) -> int:
+    """``--since`` in microseconds: ISO 8601 or "YYYY-MM-DD HH:MM:SS" (naive is local time),
+    or as journalctl takes it: "today", "yesterday", "-1h", "2h ago", "30 min ago"."""
+    t0 = time.time() if now is None else now
+    word = text.strip().lower()
+    if word in ("now", "today", "yesterday"):
+        day = datetime.fromtimestamp(t0).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = {"now": datetime.fromtimestamp(t0), "today": day,
+                 "yesterday": day - timedelta(days=1)}[word]
+        return int(start.timestamp() * 1_000_000)
+    m = _RELATIVE.fullmatch(word)
+    if m and (word.startswith("-") or word.endswith("ago")):
+        return int((t0 - int(m[1]) * _UNIT_SECONDS[m[2][0]]) * 1_000_000)
     try:
         t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise JournalError(f"--since {text!r} is not a time such as 2026-12-03T10:00:00 "
-                           "or '2026-12-03 10:00:00'") from None
+        raise JournalError(f"--since {text!r} is not a time such as 2026-12-03T10:00:00, "
+                           "'2026-12-03 10:00:00', today, yesterday, -1h or '2h ago'") from None
     return int(t.timestamp()) * 1_000_000 + t.microsecond
 
 
