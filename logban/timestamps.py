@@ -184,6 +184,8 @@ def _rfc5424(line: str, m: re.Match[str]) -> tuple[datetime | None, str]:
     rest = line[_skip_structured_data(line, m.end()):]
     if rest.startswith("\ufeff"):
         rest = rest[1:]
+    # rsyslog's %msg% of a message that came in as RFC 3164 keeps the blank after the tag.
+    rest = rest.lstrip(" ")
     if app == "-":  # no APP-NAME: the message is all there is
         return ts, rest
     tag = app if procid == "-" else f"{app}[{procid}]"

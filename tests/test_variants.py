@@ -91,6 +91,7 @@ R5424 = "warning: unknown[192.0.2.9]: SASL LOGIN authentication failed: x"
     f"<22>1 2026-12-03T10:00:01Z - postfix/smtpd 811 - - {R5424}",
     f"<22>1 2026-12-03T10:00:01Z 2001:db8::250 postfix/smtpd 811 - - {R5424}",
     f"<22>1 2026-12-03T10:00:01.123456789+02:00 mail postfix/smtpd 811 - - {R5424}",
+    f"<22>1 2026-12-03T10:00:01Z mail postfix 811 - -  {R5424}",   # app-name cut at the slash
 ])
 def test_rfc5424_forms(line: str) -> None:
     check(line, PF_HOST, when="2026-12-03T10:00:01")
