@@ -272,6 +272,8 @@ def load_config(path: Path, check_filters: bool = True) -> Config:
             c.bad(kp + ("findtime",), "must be longer than 0")
         jails[str(name)] = jail
 
+    _check_set_names(c, actions, [j.action for j in jails.values()])
+
     km = c.mapping(("kernel_matcher",), doc.get("kernel_matcher"))
     # The LOG prefixes are not here on purpose: they are the kernel-smtp filter's variables
     # (filter_vars), so the rules and the filter can never disagree.
@@ -311,6 +313,37 @@ def load_config(path: Path, check_filters: bool = True) -> Config:
         kernel_matcher=km,
         rules=rules_opts,
         log_level=level, warnings=warnings)
+
+
+# The kernel's IPSET_MAXNAMELEN is 32 with the NUL; the ipset action also makes NAME-tmp.
+SET_NAME_MAX = 31 - len("-tmp")
+
+
+def _check_set_names(c: _Checker, actions: dict[str, dict[str, Any]], used: list[str]) -> None:
+    """The set names of the ipset actions the jails use: valid, and no set (or its NAME-tmp)
+    shared between two of them. Each action makes its sets hold exactly its own jails' bans,
+    so two actions on one set wipe each other's bans at every start."""
+    owner: dict[str, str] = {}
+    for name in dict.fromkeys(used):
+        a = actions.get(name)
+        if a is None or str(a.get("type", name)) != "ipset":
+            continue
+        for key, default in (("set4", "logban4"), ("set6", "logban6")):
+            v = a.get(key, default)
+            kp = ("actions", name, key)
+            where = f"actions.{name}.{key}"
+            if (not isinstance(v, str) or not v or len(v.encode()) > SET_NAME_MAX
+                    or any(ch.isspace() for ch in v)):
+                c.bad(kp, f"{v!r} must be a set name of 1 to {SET_NAME_MAX} bytes without blanks "
+                          f"(the kernel allows 31 and logban also uses NAME-tmp)")
+                continue
+            for n in (v, v + "-tmp"):
+                if n in owner:
+                    c.bad(kp, f"set {v!r} clashes with {owner[n]}: each ipset action needs sets of "
+                              "its own, or they remove each other's bans")
+                    break
+            else:
+                owner[v] = owner[v + "-tmp"] = f"{where} ({v!r})"
 
 
 def _have_systemd() -> bool:

@@ -38,6 +38,20 @@ def append(path: Path, text: str) -> None:
         f.write(text)
 
 
+def members(ns: str, name: str, family: str = "4") -> set[str]:
+    """Addresses in a kernel set of namespace ``ns``, whatever its name."""
+    from logban.actions.ipset import IPSetAction
+    from netns import in_netns
+    kw = {f"set{family}": name, f"set{'6' if family == '4' else '4'}": name + "x"}
+    with in_netns(ns):
+        a = IPSetAction(**kw)
+        a.set_info(name)
+    try:
+        return set(a.kernel_entries(name))
+    finally:
+        a.stop()
+
+
 def listed(d: Daemon) -> dict[str, dict]:
     return {b["address"]: b for b in json.loads(d.cli("list", "--json").stdout)}
 
@@ -208,3 +222,161 @@ def test_one_future_stamped_line_does_not_age_out_everyone_elses_failures(tmp_pa
         d.wait_for(lambda: "192.0.2.60" in listed(d), what="the ban after three failures")
     finally:
         d.stop()
+
+
+# ---- reload and actions ---------------------------------------------------------------------
+
+def test_reload_with_new_set_names_bans_into_the_new_sets(tmp_path: Path) -> None:
+    """SIGHUP with other set names said 'reloaded' but kept banning into the old sets (the
+    action object was kept by name), so the firewall rule on the new sets matched nothing."""
+    require_root()
+    from netns import netns
+    log = tmp_path / "maillog"
+    log.write_text("")
+    cfgp = write_config(tmp_path, [{"file": str(log)}])
+    with netns("reload") as ns:
+        d = Daemon(cfgp, netns=ns).start()
+        try:
+            d.cli("ban", "192.0.2.7")
+            cfg = yaml.safe_load(cfgp.read_text())
+            cfg["actions"]["ipset"] = {"set4": "newban4", "set6": "newban6"}
+            cfgp.write_text(yaml.safe_dump(cfg))
+            assert d.proc is not None
+            d.proc.send_signal(signal.SIGHUP)
+            d.wait_for(lambda: "newban4" in d.status()["actions"]["ipset"]["sets"], what="reload")
+            d.cli("ban", "192.0.2.8")
+            d.cli("ban", "2001:db8::8")
+            assert members(ns, "newban4") == {"192.0.2.7", "192.0.2.8"}
+            assert members(ns, "newban6", "6") == {"2001:db8::8"}
+            assert members(ns, "logban4") == {"192.0.2.7"}  # left as it was
+            d.cli("unban", "192.0.2.7")
+            assert members(ns, "newban4") == {"192.0.2.8"}
+        finally:
+            d.stop()
+
+
+def test_reload_to_an_unusable_action_is_refused_and_bans_keep_working(tmp_path: Path) -> None:
+    """A reload to a new action with a set name the kernel refuses was half applied: the jail
+    pointed at an action that did not exist and its next ban killed the daemon (KeyError)."""
+    log = tmp_path / "maillog"
+    log.write_text("")
+    cfgp = write_config(tmp_path, [{"file": str(log)}], action="dry-run")
+    d = Daemon(cfgp).start()
+    try:
+        cfg = yaml.safe_load(cfgp.read_text())
+        cfg["actions"]["big"] = {"type": "ipset", "set4": "x" * 40, "set6": "big6"}
+        cfg["jails"]["smtp-auth"]["action"] = "big"
+        cfgp.write_text(yaml.safe_dump(cfg))
+        assert d.proc is not None
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait_for(lambda: any("reload refused" in p for p in d.status()["problems"]),
+                   what="the refused reload")
+        append(log, "".join(fail("192.0.2.80", -3 + i) for i in range(3)))
+        d.wait_for(lambda: "192.0.2.80" in listed(d), what="the ban with the old action")
+        assert d.proc.poll() is None
+        assert "dry run: would ban 192.0.2.80" in d.log_text()
+    finally:
+        assert d.stop() == 0
+
+
+def test_check_refuses_two_ipset_actions_on_the_same_sets(tmp_path: Path) -> None:
+    """Two ipset actions left at the default set names: each start made the shared sets hold
+    only its own jails' bans, so the other jail's bans were listed but not in the kernel."""
+    log = tmp_path / "maillog"
+    log.write_text("")
+    cfgp = write_config(tmp_path, [{"file": str(log)}])
+    cfg = yaml.safe_load(cfgp.read_text())
+    cfg["jails"]["dovecot"] = {"filters": ["dovecot"], "action": "ipset-long", "bantime": "1d"}
+    cfg["actions"]["ipset-long"] = {"type": "ipset"}
+    cfgp.write_text(yaml.safe_dump(cfg))
+    p = Daemon(cfgp).cli("check", check=False)
+    assert p.returncode == 1
+    # yaml.safe_dump sorts the jails, so ipset-long (of jail dovecot) is met first
+    assert "actions.ipset.set4: set 'logban4' clashes with actions.ipset-long.set4" in p.stderr
+    assert "actions.ipset.set6: set 'logban6' clashes with actions.ipset-long.set6" in p.stderr
+    cfg["actions"]["ipset-long"] = {"type": "ipset", "set4": "long4", "set6": "long6"}
+    cfgp.write_text(yaml.safe_dump(cfg))
+    assert Daemon(cfgp).cli("check", check=False).returncode == 0
+    cfg["actions"]["ipset-long"] = {"type": "ipset", "set4": "long4", "set6": "long4-tmp"}
+    cfgp.write_text(yaml.safe_dump(cfg))
+    p = Daemon(cfgp).cli("check", check=False)
+    assert p.returncode == 1 and "set 'long4-tmp' clashes with actions.ipset-long.set4" in p.stderr
+    cfg["actions"]["ipset-long"] = {"type": "ipset", "set4": "y" * 28, "set6": "long6"}
+    cfgp.write_text(yaml.safe_dump(cfg))
+    p = Daemon(cfgp).cli("check", check=False)
+    assert p.returncode == 1 and "must be a set name of 1 to 27 bytes" in p.stderr
+
+
+# ---- sources --------------------------------------------------------------------------------
+
+def test_journal_directory_created_after_start_is_followed(tmp_path: Path) -> None:
+    """A journal directory missing at start was reported and then never tried again (only a
+    reload did): the daemon never read it."""
+    tool = require_tool("systemd-journal-remote")
+    try:
+        import systemd.journal  # noqa: F401
+    except ImportError:
+        require(False, "needs systemd-python")
+    from journalfiles import entry, write_journal
+    jdir = tmp_path / "journal"
+    cfg = write_config(tmp_path, [{"journal": {"path": str(jdir)}}], action="dry-run")
+    d = Daemon(cfg).start()
+    try:
+        assert any("no such file or directory" in p for p in d.status()["problems"])
+        jdir.mkdir()
+        t = time.time()
+        msg = "warning: unknown[198.51.100.2]: SASL LOGIN authentication failed: x"
+        write_journal(tool, jdir / "mail.journal", [entry(msg, at=t + i * 0.1) for i in range(3)])
+        d.wait_for(lambda: "198.51.100.2" in listed(d), timeout=15, what="ban from the new journal")
+        st = d.status()
+        assert st["problems"] == []
+        assert st["jails"]["smtp-auth"]["failures_total"] == 3
+        assert d.log_text().count("source journal:") == 1  # the problem is logged once
+    finally:
+        d.stop()
+
+
+def test_symlinked_log_rotated_while_stopped_loses_no_line(tmp_path: Path) -> None:
+    """/var/log/maillog -> /data/log/mail.log: a rotation while logban was stopped was looked
+    for next to the link, not next to the file, so the rotated file's unread tail was lost."""
+    real_dir, link_dir = tmp_path / "data", tmp_path / "log"
+    real_dir.mkdir()
+    link_dir.mkdir()
+    target = real_dir / "mail.log"
+    target.write_text("")
+    (link_dir / "maillog").symlink_to(target)
+    cfg = write_config(tmp_path, [{"file": str(link_dir / "maillog")}], action="dry-run")
+    d = Daemon(cfg).start()
+    d.stop()
+    append(target, fail("192.0.2.90", -3) + fail("192.0.2.90", -2))
+    os.rename(target, real_dir / "mail.log.1")
+    target.write_text(fail("192.0.2.90", -1))
+    d2 = Daemon(cfg).start()
+    try:
+        d2.wait_for(lambda: "192.0.2.90" in listed(d2), what="the ban from both files")
+        assert listed(d2)["192.0.2.90"]["failures"] == 3
+    finally:
+        d2.stop()
+
+
+def test_symlinked_log_wakes_the_daemon_without_waiting_for_the_poll(tmp_path: Path) -> None:
+    """Only the link's directory was watched; writes to the target's directory were seen by
+    the poll timer only (a second of ban latency by default)."""
+    import threading
+
+    from logban.sources.file import FileSource
+    (tmp_path / "data").mkdir()
+    (tmp_path / "log").mkdir()
+    target = tmp_path / "data" / "mail.log"
+    target.write_text("")
+    (tmp_path / "log" / "maillog").symlink_to(target)
+    woke = threading.Event()
+    src = FileSource(tmp_path / "log" / "maillog", poll_interval=60)
+    src.start(woke.set)
+    try:
+        time.sleep(0.3)
+        woke.clear()
+        append(target, fail("192.0.2.91"))
+        assert woke.wait(5), "not woken by the write"
+    finally:
+        src.stop()

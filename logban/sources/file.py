@@ -238,6 +238,16 @@ class FileSource:
             observer = Observer()
             observer.schedule(_DirHandler(os.path.basename(self.path), self._wake), parent,
                               recursive=False)
+            # A symlinked log: writes and rotation happen in the target's directory, which
+            # the link's directory never hears about (only the poll timer would see them).
+            target_dir, target = self._target()
+            if target_dir != parent:
+                try:
+                    observer.schedule(_DirHandler(target, self._wake), target_dir,
+                                      recursive=False)
+                except Exception as e:
+                    log.warning("cannot watch %s (%s), where %s points; polling every %gs",
+                                target_dir, e, self.path, self.poll_interval)
             observer.daemon = True
             observer.start()
             self._observer = observer
@@ -301,9 +311,20 @@ class FileSource:
         # checkpoint (rotated and the old one compressed or deleted, or replaced), so every
         # line in it is unread - start at its beginning rather than skip them.
 
+    def _target(self) -> tuple[str, str]:
+        """(directory, name) of the file the path resolves to (itself unless a symlink)."""
+        real = os.path.realpath(self.path)
+        return os.path.dirname(real), os.path.basename(real)
+
     def _find_rotated(self, cp: _StartHint) -> _Open | None:
-        directory = os.path.dirname(os.path.abspath(self.path))
-        base = os.path.basename(self.path)
+        here = (os.path.dirname(os.path.abspath(self.path)), os.path.basename(self.path))
+        for directory, base in dict.fromkeys([here, self._target()]):
+            f = self._find_rotated_in(cp, directory, base)
+            if f is not None:
+                return f
+        return None
+
+    def _find_rotated_in(self, cp: _StartHint, directory: str, base: str) -> _Open | None:
         try:
             names = os.listdir(directory)
         except OSError:
