@@ -172,12 +172,13 @@ def ask(path: Path, body: dict[str, Any], timeout: float = TIMEOUT + 5) -> dict[
         except PermissionError:
             raise ControlError(f"permission denied on {path}: run this as root") from None
         s.sendall(json.dumps(body).encode() + b"\n")
-        data = b""
-        while not data.endswith(b"\n"):
+        parts: list[bytes] = []  # a long ban list is megabytes: no quadratic concatenation
+        while not (parts and parts[-1].endswith(b"\n")):
             part = s.recv(1 << 20)
             if not part:
                 break
-            data += part
+            parts.append(part)
+        data = b"".join(parts)
     except TimeoutError:
         raise ControlError(f"the logban daemon did not answer on {path} within {timeout:.0f}s") from None
     finally:

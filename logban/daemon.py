@@ -117,6 +117,7 @@ class Daemon:
         self.bans: dict[tuple[str, str], BanRecord] = {}
         self.jails_of: dict[str, set[str]] = {}  # address -> jails banning it
         self._mid_batch = False
+        self.saved_checkpoints: dict[str, dict[str, Any]] = {}
         self.wd_interval = sdnotify.watchdog_interval()
         self.last_wd = time.monotonic()
         self.expiry_heap: list[tuple[float, str, str]] = []
@@ -229,7 +230,7 @@ class Daemon:
         except SetFullError as e:
             log.error("ban of %s did not reach the kernel: %s", rec.address, e)
             self.problems[f"ban:{rec.jail}"] = str(e)
-        except ActionError as e:
+        except Exception as e:  # ActionError, or anything a netlink library raises: keep running
             log.error("ban of %s did not reach the kernel: %s; retried at the next check", rec.address, e)
             self.problems[f"ban:{rec.jail}"] = str(e)
         dur = "permanently" if rec.expires is None else f"for {format_duration(rec.expires - rec.created)}"
@@ -254,8 +255,8 @@ class Daemon:
                 action.ban(still, time.time())
             else:
                 action.unban(address)
-        except ActionError as e:
-            log.error("unban of %s failed: %s", address, e)
+        except Exception as e:  # the kernel timeout lifts it anyway
+            log.error("unban of %s failed: %s; the kernel timeout lifts it", address, e)
         log.info("unban %s jail=%s (%s)", address, jail, reason)
         return True
 
@@ -320,8 +321,8 @@ class Daemon:
         cps: dict[str, dict[str, Any]] = {}
         for sid, src in self.sources.items():
             cp = src.checkpoint()
-            if cp is not None:
-                cps[sid] = cp
+            if cp is not None and cp != self.saved_checkpoints.get(sid):
+                cps[sid] = cp  # only positions that moved: an idle daemon writes nothing
         dirty = self.pipe.tracker.take_dirty()
         if not (self.pending_bans or self.pending_removals or cps or dirty):
             return
@@ -335,6 +336,7 @@ class Daemon:
             log.info("state database %s is writable again; saved what was pending", self.state.path)
             self.state_ok = True
             self.problems.pop("state", None)
+        self.saved_checkpoints.update(cps)
         self.pending_bans, self.pending_removals = [], []
 
     # ---- control -------------------------------------------------------------------------
@@ -642,6 +644,11 @@ class Daemon:
         return 0
 
     def _periodic(self, now: float) -> None:
+        if self.state_ok:
+            try:
+                self.state.drop_expired(now)  # the history table keeps what repeat bans need
+            except Exception as e:
+                self._state_problem(e)
         tracker = self.pipe.tracker
         tracker.expire()
         if len(self.sources) < len(self.cfg.sources):

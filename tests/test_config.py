@@ -98,3 +98,9 @@ def test_bad_durations(text: object) -> None:
 def test_format_duration() -> None:
     assert format_duration(5400) == "1h30m"
     assert format_duration(0) == "0s"
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), -1])
+def test_non_finite_or_negative_durations_are_refused(value: float) -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(value)

@@ -22,8 +22,12 @@ def rename(log: Path, w: LogWriter, target: str) -> None:
     w.hup()           # ... until logrotate's postrotate tells it to reopen
 
 
-def copytruncate(log: Path, w: LogWriter) -> None:
-    with w.paused():  # the copy-to-truncate window, where copytruncate itself may lose lines
+def copytruncate(log: Path, w: LogWriter, d: Daemon) -> None:
+    # Lines still unread when the file is copied exist only in the copy: that is
+    # copytruncate's own loss window. Hold the writer until the daemon has read all it wrote,
+    # so any loss or duplicate outside that window shows up.
+    with w.paused():
+        d.wait_for(lambda: d.status()["failures_seen"] >= w.written, timeout=20, what="caught up")
         shutil.copyfile(log, log.parent / "maillog.1")
         with open(log, "r+") as f:
             f.truncate(0)
@@ -51,7 +55,7 @@ def test_every_line_counted_once_through_rotation(tmp_path: Path, kind: str) -> 
         elif kind == "dateext":
             rename(log, w, "maillog-20261203")
         elif kind == "copytruncate":
-            copytruncate(log, w)
+            copytruncate(log, w, d)
         else:
             delete_recreate(log, w)
         w.join(30)
