@@ -161,6 +161,6 @@ class Matcher:
                         continue
                 user = groups.get("user")
                 service = groups.get("service") or f.service
-                return LineResult(Failure(f.name, host, user or None, t, epoch(t), service), [])
+                return LineResult(Failure(f.name, host, user or None, t, epoch(t, now), service), [])
             near.append(f.name)
         return LineResult(None, near, bad_address=bad)

@@ -201,9 +201,18 @@ def parse_iso(text: str) -> datetime | None:
         return None
 
 
-def epoch(t: datetime) -> float:
-    """Seconds since the epoch; a naive time is local wall-clock time, as syslog writes it."""
-    return t.timestamp()
+def epoch(t: datetime, now: datetime | None = None) -> float:
+    """Seconds since the epoch; a naive time is local wall-clock time, as syslog writes it.
+
+    In the hour that repeats when daylight saving time ends, a naive time names two moments;
+    the one nearer ``now`` is meant (taking the first would age a live attacker's failures by
+    an hour, out of the counting window)."""
+    ts = t.timestamp()
+    if t.tzinfo is None and now is not None:
+        later = t.replace(fold=1).timestamp()
+        if later != ts and abs(later - now.timestamp()) < abs(ts - now.timestamp()):
+            return later
+    return ts
 
 
 def iso(t: datetime) -> str:

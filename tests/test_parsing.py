@@ -80,3 +80,21 @@ def test_address_set_covers_mapped_forms_and_cidrs() -> None:
     assert "198.51.100.9" in s
     assert "203.0.113.1" not in s
     assert "not-an-address" not in s
+
+
+def test_the_repeated_dst_hour_is_the_moment_nearest_now() -> None:
+    import os
+    import subprocess
+    import sys
+    code = (
+        "from datetime import datetime\n"
+        "from logban.timestamps import epoch\n"
+        "t = datetime(2026, 10, 25, 2, 30)\n"            # 02:30 happens twice in Berlin that night
+        "first, second = t.timestamp(), t.replace(fold=1).timestamp()\n"
+        "assert second - first == 3600\n"
+        "assert epoch(t, datetime(2026, 10, 25, 2, 40, fold=1)) == second\n"
+        "assert epoch(t, datetime(2026, 10, 25, 2, 35)) == first\n"
+        "assert epoch(datetime(2026, 12, 3, 10), datetime(2026, 12, 3, 11)) == datetime(2026, 12, 3, 10).timestamp()\n")
+    p = subprocess.run([sys.executable, "-c", code], env={**os.environ, "TZ": "Europe/Berlin"},
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
