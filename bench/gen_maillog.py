@@ -497,9 +497,11 @@ class Traffic:
             log.at(t + 1.1, f"saslauthd[{self.daemon_pids['saslauthd']}]: do_auth         : auth failure: "
                             f"[user={user.split('@')[0]}] [service=smtp] [realm={LOCAL_DOMAIN}] "
                             "[mech=pam] [reason=PAM auth error]", ("saslauthd", None))
-        # LOGIN failures echo the last base64 prompt; PLAIN ones the SASL library's reason.
+        # LOGIN failures echo the last base64 prompt; PLAIN ones the SASL back end's reason
+        # (Cyrus SASL's "authentication failure", or dovecot's none). Cyrus's "generic failure"
+        # means saslauthd could not be asked at all: an outage, which logban does not count.
         reason = rng.choice(_B64_PROMPTS if mech == "LOGIN" else ("authentication failure",
-                                                                    "generic failure"))
+                                                                    "(reason unavailable)"))
         # Postfix 3 appends the name the client tried; the CentOS 7 postfix 2.10 does not.
         tail = f", sasl_username={user}" if service != "smtpd" and rng.random() < 0.7 else ""
         log.at(t + 1.2, f"postfix/{service}[{pid}]: warning: {peer}: SASL {mech} authentication "

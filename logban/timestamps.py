@@ -44,6 +44,17 @@ _UNIX = re.compile(r"(\d{9,10})\.(\d{1,9}) +")
 # filters' optional hostname field holds no colon, so it is dropped here.
 _V6HOST = re.compile(r"\[?([0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]{1,40})\]? ")
 
+# A syslog daemon that writes the facility and priority into the file: FreeBSD's syslogd -v
+# ("<mail.info> " or, with -vv, "<2.6> " before the hostname) and BusyBox syslogd without -S
+# (Alpine, OpenWrt: "HOST mail.info " after the hostname, "<PRI> " for a facility it cannot
+# name). The filters never see it.
+_FACPRI = (r"(?:kern|user|mail|daemon|auth|syslog|lpr|news|uucp|cron|authpriv|ftp|ntp|security"
+           r"|console|mark|local[0-7])\.(?:emerg|panic|alert|crit|err|error|warn|warning|notice"
+           r"|info|debug)")
+_BSD_VERBOSE = re.compile(r"<(?:" + _FACPRI + r"|\d{1,2}\.\d)> ")
+_BUSYBOX = re.compile(r"([^\s\[\]:<>]+ )(?:" + _FACPRI + r"|<\d{1,3}>) ")
+_FACPRI_ONLY = re.compile(r"(?:" + _FACPRI + r"|<\d{1,3}>) ")
+
 SKEW = timedelta(days=1)
 
 
@@ -100,10 +111,21 @@ def boot_time() -> float:
 
 
 def _after_stamp(t: datetime | None, rest: str) -> tuple[datetime | None, str]:
+    if rest[:1] == "<":
+        m = _BSD_VERBOSE.match(rest)
+        if m:
+            rest = rest[m.end():]
     if rest[:1] in "0123456789abcdefABCDEF:[":
         m = _V6HOST.match(rest)
         if m and m[1].count(":") >= 2 and canonical(m[1]) is not None:
             rest = rest[m.end():]
+            m = _FACPRI_ONLY.match(rest)
+            if m:
+                rest = rest[m.end():]
+            return t, rest
+    m = _BUSYBOX.match(rest)
+    if m:
+        rest = m[1] + rest[m.end():]
     return t, rest
 
 
