@@ -23,6 +23,7 @@ log = logging.getLogger("logban.control")
 MAX_REQUEST = 64 * 1024
 MAX_CLIENTS = 32
 TIMEOUT = 10.0
+READ_TIMEOUT = 5.0  # for a client to send its whole request
 
 
 class ControlError(Exception):
@@ -109,13 +110,21 @@ class ControlServer:
 
     def _handle_one(self, conn: socket.socket) -> None:
         with conn:
-            conn.settimeout(5.0)
+            conn.settimeout(READ_TIMEOUT)
+            # For the whole request, not per recv: a client sending a byte now and then
+            # would otherwise hold its slot for as long as it likes.
+            deadline = time.monotonic() + READ_TIMEOUT
             try:
                 if not self._allowed(conn):
                     self._send(conn, {"ok": False, "error": "permission denied"})
                     return
                 data = b""
                 while not data.endswith(b"\n"):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        self._send(conn, {"ok": False, "error": "request not complete in time"})
+                        return
+                    conn.settimeout(left)
                     part = conn.recv(65536)
                     if not part:
                         break
@@ -123,11 +132,12 @@ class ControlServer:
                     if len(data) > MAX_REQUEST:
                         self._send(conn, {"ok": False, "error": f"request larger than {MAX_REQUEST} bytes"})
                         return
+                conn.settimeout(READ_TIMEOUT)
                 try:
                     body = json.loads(data)
                     if not isinstance(body, dict) or not isinstance(body.get("cmd"), str):
                         raise ValueError
-                except ValueError:
+                except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deep
                     self._send(conn, {"ok": False, "error": "malformed request: send one JSON object "
                                                             "with a \"cmd\" and a newline"})
                     return

@@ -118,6 +118,7 @@ class Daemon:
         self.jails_of: dict[str, set[str]] = {}  # address -> jails banning it
         self._mid_batch = False
         self.saved_checkpoints: dict[str, dict[str, Any]] = {}
+        self._resume: dict[str, dict[str, Any] | None] = {}  # reopened sources' positions
         self.wd_interval = sdnotify.watchdog_interval()
         self.last_wd = time.monotonic()
         self.expiry_heap: list[tuple[float, str, str]] = []
@@ -446,7 +447,7 @@ class Daemon:
             if sid in self.sources:
                 continue
             try:
-                cp = self.state.load_checkpoint(sid)
+                cp = self._resume.pop(sid) if sid in self._resume else self.state.load_checkpoint(sid)
             except Exception as e:
                 self._state_problem(e)
                 cp = None
@@ -508,6 +509,10 @@ class Daemon:
         try:
             new = load_config(self.cfg.path)
             pipe = self._build(new)
+            if any(sc.kind == "journal" for sc in new.sources):
+                from logban.sources.journal import _check_match, journal_matches
+                for m in journal_matches(pipe.filters):  # a journal reopened with them must open
+                    _check_match(m)
             built = self._changed_actions(new)
         except (ConfigError, FilterError, ValueError) as e:
             log.error("reload of %s refused, the running configuration stays:\n%s", self.cfg.path, e)
@@ -520,6 +525,7 @@ class Daemon:
         new_ids = {source_id(s) for s in new.sources}
         for sid in old_ids - new_ids:
             self.sources.pop(sid).stop()
+        self._reopen_changed_journals(new, pipe.filters)
         used = {j.action for j in new.jails.values()}
         for name in [n for n in self.actions if n not in used or n in built]:
             # Its sets keep what they hold and expire it by the kernel timeouts; logban no
@@ -548,6 +554,27 @@ class Daemon:
             log.error("reload: %s", e)
             self.problems["reload"] = str(e)
         log.info("configuration %s reloaded (failure counts start afresh)", new.path)
+
+    def _reopen_changed_journals(self, new: Config, filters: list[Filter]) -> None:
+        """A kept journal source reads only the entries its filters' journal matches select:
+        when the new filters want others, it is reopened with them where it stood."""
+        from logban.sources.journal import journal_matches
+
+        want = list(dict.fromkeys(journal_matches(filters)))
+        for sc in new.sources:
+            sid = source_id(sc)
+            old = self.sources.get(sid)
+            if sc.kind != "journal" or old is None or getattr(old, "matches", want) == want:
+                continue
+            cp = old.checkpoint()
+            if cp is None and sc.start_at == "end":
+                cp = {"realtime": int(self.started * 1_000_000)}
+            self._resume[sid] = cp
+            try:
+                self.sources.pop(sid).stop()
+            except Exception as e:
+                log.error("stopping %s: %s", sid, e)
+            log.info("%s: journal matches changed, reopened at its position", sid)
 
     def _signal(self, signum: int, _frame: object) -> None:
         if signum == signal.SIGHUP:

@@ -130,7 +130,7 @@ def atomic_possessives(pattern: str) -> str:
             start = opens.pop()
             out.append(c)
             i += 1
-            m = re.match(r"(\*|\+|\?|\{\d*(?:,\d*)?\})\+", pattern[i:])
+            m = re.match(r"(\*|\+|\?|\{(?:\d+(?:,\d*)?|,\d*)\})\+", pattern[i:])  # "{}" is literal
             if m:
                 group = "".join(out[start:])
                 del out[start:]

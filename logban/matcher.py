@@ -84,6 +84,16 @@ def cover_keys(literals: tuple[bytes, ...] | list[bytes]) -> tuple[bytes, ...]:
     return tuple(sorted(keys))
 
 
+def _when(t: datetime, now: datetime, default_time: datetime | None) -> tuple[datetime, float]:
+    """(time, seconds since the epoch) of a line stamped ``t``; a naive stamp the platform
+    cannot convert (year 1 or 9999 in local time) counts as unstamped, never as an error."""
+    try:
+        return t, epoch(t, now)
+    except (OverflowError, OSError, ValueError):
+        t = default_time or now
+        return t, epoch(t, now)
+
+
 class Matcher:
     def __init__(self, filters: list[Filter]) -> None:
         self.filters = filters
@@ -161,6 +171,7 @@ class Matcher:
                         continue
                 user = groups.get("user")
                 service = groups.get("service") or f.service
-                return LineResult(Failure(f.name, host, user or None, t, epoch(t, now), service), [])
+                t, ts = _when(t, now, default_time)
+                return LineResult(Failure(f.name, host, user or None, t, ts, service), [])
             near.append(f.name)
         return LineResult(None, near, bad_address=bad)

@@ -298,10 +298,15 @@ def _regular_file(stream: BinaryIO) -> tuple[int, str | None]:
         st = os.fstat(stream.fileno())
     except (OSError, AttributeError, ValueError):
         return 0, None
-    name = getattr(stream, "name", None)
-    if not stat.S_ISREG(st.st_mode) or not isinstance(name, str) or stream.tell() != 0:
+    if not stat.S_ISREG(st.st_mode) or stream.tell() != 0:
         return 0, None
-    return st.st_size, name
+    # The workers reopen the file this stream has open, not its name: standard input
+    # redirected from a file has no name ("<stdin>"), and a log rotated since it was opened
+    # has another file under that name now. Forked workers inherit the descriptor.
+    path = f"/proc/self/fd/{stream.fileno()}"
+    if not os.path.exists(path):
+        return 0, None
+    return st.st_size, path
 
 
 def print_human(report: Report, out: TextIO, top: int = 10) -> None:

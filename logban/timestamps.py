@@ -129,6 +129,17 @@ def _after_stamp(t: datetime | None, rest: str) -> tuple[datetime | None, str]:
     return t, rest
 
 
+def _local(secs: float) -> datetime | None:
+    """Local time of an exact instant (TAI64N, epoch seconds, kernel uptime), with its offset:
+    naive, a time in the hour that repeats when daylight saving time ends would be taken for
+    the other of its two moments when "now" is nearer that one (see ``epoch``). None for an
+    instant the platform cannot place (a garbled stamp past time_t)."""
+    try:
+        return datetime.fromtimestamp(secs, timezone.utc).astimezone()
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def _iso_match(m: re.Match[str]) -> datetime | None:
     frac = (m[7] or "0")[:6].ljust(6, "0")
     try:
@@ -177,19 +188,19 @@ def split_header(line: str, now: datetime) -> tuple[datetime | None, str]:
             return _after_stamp(t, line[m.end():])
         m = _UNIX.match(line, start)
         if m:
-            return _after_stamp(datetime.fromtimestamp(int(m[1]) + float("0." + m[2])), line[m.end():])
+            return _after_stamp(_local(int(m[1]) + float("0." + m[2])), line[m.end():])
         return None, line
     if c == "@":
         m = _TAI64N.match(line, start)
         if m:
             secs = int(m[1], 16) - (1 << 62) - 10
-            return datetime.fromtimestamp(secs), line[m.end():]
+            return _local(secs), line[m.end():]
         return None, line
     if c == "[":
         m = _UPTIME.match(line, start)
         if m:
             secs = boot_time() + int(m[1]) + float("0." + m[2])
-            return _after_stamp(datetime.fromtimestamp(secs), line[m.end():])
+            return _after_stamp(_local(secs), line[m.end():])
         m = _DMESG_T.match(line, start)
         if m:
             try:
