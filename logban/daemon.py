@@ -294,7 +294,12 @@ class Daemon:
             self._mid_batch = True
             try:
                 for c in chunks:
-                    self._process(c)
+                    try:
+                        self._process(c)
+                    except Exception as e:  # a bug on one chunk must not stop the daemon
+                        log.exception("processing %d bytes from %s failed (%s); those lines are "
+                                      "skipped, the daemon goes on", len(c.data), c.source, e)
+                        self.problems[f"process:{c.source}"] = f"{c.source}: lines skipped after {e}"
                     n += len(c.data)
                     self._service()
             finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 
+from logban.addr import canonical
 from logban.filters import Filter, FilterError
 from logban.matcher import Matcher
 
@@ -23,7 +24,7 @@ def sample_problems(filters: list[Filter]) -> list[str]:
         m = Matcher([f])
         for s in f.samples:
             res = m.match_line(s.line, NOW).failure
-            want = None if s.host is None else str(s.host)
+            want = None if s.host is None else (canonical(str(s.host)) or str(s.host))
             got = None if res is None else res.host
             if s.host is None and s.user is None:
                 ok = res is None

@@ -7,6 +7,7 @@ match. Every format the issue names is recognised here once, so no filter repeat
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 import time as _time
 from datetime import datetime, timedelta, timezone
 
@@ -240,12 +241,31 @@ def epoch(t: datetime, now: datetime | None = None) -> float:
     In the hour that repeats when daylight saving time ends, a naive time names two moments;
     the one nearer ``now`` is meant (taking the first would age a live attacker's failures by
     an hour, out of the counting window)."""
-    ts = t.timestamp()
-    if t.tzinfo is None and now is not None:
-        later = t.replace(fold=1).timestamp()
-        if later != ts and abs(later - now.timestamp()) < abs(ts - now.timestamp()):
+    if t.tzinfo is not None:
+        return t.timestamp()
+    # Local-time conversion (mktime) is slow; the zone's offsets only change between minutes,
+    # so they are looked up once per minute of the log.
+    first, second = _offsets(t.year, t.month, t.day, t.hour, t.minute, t.fold)
+    wall = (t - _EPOCH).total_seconds()
+    ts = wall - first
+    if second != first and now is not None:
+        later = wall - second
+        n = now.timestamp()
+        if abs(later - n) < abs(ts - n):
             return later
     return ts
+
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+@lru_cache(maxsize=4096)
+def _offsets(y: int, mo: int, d: int, h: int, mi: int, fold: int) -> tuple[float, float]:
+    """Local minus UTC, in seconds, for the wall-clock minute, taken as ``fold`` and as the
+    later of the two moments it names (the same unless the minute repeats)."""
+    t = datetime(y, mo, d, h, mi, fold=fold)
+    wall = (t - _EPOCH).total_seconds()
+    return wall - t.timestamp(), wall - t.replace(fold=1).timestamp()
 
 
 def iso(t: datetime) -> str:
