@@ -30,6 +30,8 @@ class FilterReport:
     users: dict[str, Counter[str]] = field(default_factory=dict)
     first: datetime | None = None
     last: datetime | None = None
+    first_ts: float = float("inf")
+    last_ts: float = float("-inf")
     near_miss_samples: list[tuple[int, str]] = field(default_factory=list)
 
     def add(self, f: Failure) -> None:
@@ -41,18 +43,10 @@ class FilterReport:
             if f.user:
                 self.users.setdefault(f.host, Counter())[f.user] += 1
         if f.time is not None:
-            if self.first is None or _key(f) < _key_t(self.first):
-                self.first = f.time
-            if self.last is None or _key(f) > _key_t(self.last):
-                self.last = f.time
-
-
-def _key(f: Failure) -> float:
-    return f.ts
-
-
-def _key_t(t: datetime) -> float:
-    return t.timestamp()
+            if f.ts < self.first_ts:
+                self.first, self.first_ts = f.time, f.ts
+            if f.ts > self.last_ts:
+                self.last, self.last_ts = f.time, f.ts
 
 
 @dataclass
