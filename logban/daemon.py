@@ -323,7 +323,13 @@ class Daemon:
 
     def _commit(self) -> None:
         if self._mid_batch:
-            return  # saved after the batch, with positions that match what was processed
+            # A control request answered while a backlog is read: its ban or unban is saved
+            # now (the user was told it is done), with the bans the batch has made so far.
+            # Positions and pending failures wait for the end of the batch, where they match
+            # what was processed; a ban saved ahead of its lines only means those lines, read
+            # again after a crash, find the address banned and count nothing.
+            self._save_bans_only()
+            return
         cps: dict[str, dict[str, Any]] = {}
         for sid, src in self.sources.items():
             cp = src.checkpoint()
@@ -343,6 +349,16 @@ class Daemon:
             self.state_ok = True
             self.problems.pop("state", None)
         self.saved_checkpoints.update(cps)
+        self.pending_bans, self.pending_removals = [], []
+
+    def _save_bans_only(self) -> None:
+        if not (self.pending_bans or self.pending_removals):
+            return
+        try:
+            self.state.commit(self.pending_bans, self.pending_removals, {}, time.time(), None)
+        except Exception as e:
+            self._state_problem(e)
+            return
         self.pending_bans, self.pending_removals = [], []
 
     # ---- control -------------------------------------------------------------------------
@@ -525,6 +541,8 @@ class Daemon:
             return
         held = {name: set(self._kernel_bans(name)) for name in self.actions}
         old_ids = set(self.sources)
+        self._commit()  # the old tracker's changed failures, with the positions they match
+        kept = pipe.tracker.take_over(self.pipe.tracker)
         self.cfg, self.pipe = new, pipe
         self.problems.pop("reload", None)
         new_ids = {source_id(s) for s in new.sources}
@@ -558,7 +576,7 @@ class Daemon:
         except Exception as e:
             log.error("reload: %s", e)
             self.problems["reload"] = str(e)
-        log.info("configuration %s reloaded (failure counts start afresh)", new.path)
+        log.info("configuration %s reloaded; failure counts of %d addresses kept", new.path, kept)
 
     def _reopen_changed_journals(self, new: Config, filters: list[Filter]) -> None:
         """A kept journal source reads only the entries its filters' journal matches select:

@@ -270,6 +270,27 @@ class Tracker:
                 n += 1
         return n
 
+    def take_over(self, old: "Tracker") -> int:
+        """A reload: keep what the running tracker has counted, for the jails that keep their
+        name, so a SIGHUP (an admin adding an ignore entry) never forgives an attacker its
+        strikes. The failures are re-counted under the new jail's findtime and maxretry (an
+        address whose count now reaches a lowered maxretry is banned at its next failure, as
+        after a restart); addresses now ignored are dropped. Returns the addresses kept."""
+        n = self.restore(old.pending())
+        for name, st in self.states.items():
+            prev = old.states.get(name)
+            if prev is None:
+                continue
+            st.failures_total, st.duplicates, st.bans_total = (
+                prev.failures_total, prev.duplicates, prev.bans_total)
+            if prev.clusters.window == st.clusters.window:
+                st.clusters = prev.clusters  # one attempt stays counted once across the reload
+        if old.correlate_window == self.correlate_window:
+            self.users = old.users
+        self.latest = max(self.latest, old.latest)
+        self.ignored = old.ignored
+        return n
+
     def horizon(self) -> float:
         """The time counting has reached: the newest failure, but never past the wall clock.
         One line stamped in the future (a relay with a wrong clock, a clock stepped back, a

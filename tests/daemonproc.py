@@ -20,6 +20,15 @@ ALL_FILTERS = ["postfix-sasl", "sendmail-auth", "saslauthd", "dovecot", "pam", "
                "cyrus-imap", "kernel-smtp"]
 
 
+def write_backlog(path: Path, n: int) -> None:
+    """``n`` postfix SASL failures from ``n`` distinct private addresses, one each: a long
+    backlog that bans nobody at maxretry 3."""
+    with open(path, "w") as f:
+        for i in range(n):
+            f.write(f"Dec  3 10:00:00 mx1 postfix/smtpd[1]: warning: unknown[10.{i >> 16 & 255}."
+                    f"{i >> 8 & 255}.{i & 255}]: SASL LOGIN authentication failed: x\n")
+
+
 def write_config(dir: Path, sources: list[dict[str, Any]], action: str = "ipset", **jail: Any) -> Path:
     cfg = {
         "state_dir": str(dir / "state"),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from daemonproc import write_config
+from daemonproc import write_backlog, write_config
 
 
 def test_notify_protocol_reload_and_clean_stop(tmp_path: Path) -> None:
@@ -134,10 +134,7 @@ def test_status_answers_while_a_big_backlog_is_read(tmp_path: Path) -> None:
     from daemonproc import Daemon
     log = tmp_path / "maillog"
     n = 200_000
-    with open(log, "w") as f:
-        for i in range(n):
-            f.write(f"Dec  3 10:00:00 mx1 postfix/smtpd[1]: warning: unknown[10.{i >> 16 & 255}.{i >> 8 & 255}."
-                    f"{i & 255}]: SASL LOGIN authentication failed: x\n")
+    write_backlog(log, n)
     cfg = write_config(tmp_path, [{"file": {"path": str(log), "start_at": "start"}}], action="dry-run",
                        maxretry=10)
     d = Daemon(cfg).start()
