@@ -148,7 +148,7 @@ def test_restart_restores_bans_and_kill9_counts_no_line_twice(mail, tmp_path: Pa
         d.logf = d2.logf
 
 
-def test_set_destroyed_from_outside_is_recreated_and_refilled(tmp_path: Path) -> None:
+def test_set_destroyed_or_entry_deleted_from_outside_is_repaired(tmp_path: Path) -> None:
     require_root()
     with netns_pair() as (server, _client):
         log = tmp_path / "maillog"
@@ -160,6 +160,12 @@ def test_set_destroyed_from_outside_is_recreated_and_refilled(tmp_path: Path) ->
             run_in(server.name, "ipset", "destroy", "logban4")
             d.wait_for(lambda: "198.51.100.5" in members(server.name, "logban4")
                        if _exists(server.name, "logban4") else False, timeout=12, what="recreated set")
+            # one entry deleted by hand, others left: put back too
+            d.cli("ban", "198.51.100.6")
+            run_in(server.name, "ipset", "del", "logban4", "198.51.100.5")
+            assert set(members(server.name, "logban4")) == {"198.51.100.6"}
+            d.wait_for(lambda: set(members(server.name, "logban4")) == {"198.51.100.5", "198.51.100.6"},
+                       timeout=12, what="the deleted entry put back")
         finally:
             d.stop()
 

@@ -234,6 +234,29 @@ def test_destroyed_set_is_recreated_and_refilled_by_check(ns: str) -> None:
         assert set(a.kernel_entries("logban6")) == {"2001:db8::20"}
 
 
+def test_entries_deleted_from_outside_are_put_back_by_check(ns: str) -> None:
+    with action_in(ns) as a:
+        now = time.time()
+        bans = [KernelBan("198.51.100.40", now + 600), KernelBan("198.51.100.41", None),
+                KernelBan("198.51.100.42", now + 1.0),  # about to expire: not required
+                KernelBan("2001:db8::40", now + 600)]
+        a.start(bans, now)
+        run_in(ns, "ipset", "del", "logban4", "198.51.100.41")
+        run_in(ns, "ipset", "del", "logban4", "198.51.100.42")
+        assert a.check(bans, now) == []
+        got = a.kernel_entries("logban4")
+        assert set(got) == {"198.51.100.40", "198.51.100.41", "198.51.100.42"}
+        assert got["198.51.100.41"] == 0  # permanent again
+        assert "held 1 entries for 2 bans" in a.status()["recent_errors"][-1]
+        # only the entry about to expire is missing: no resync for it
+        run_in(ns, "ipset", "del", "logban4", "198.51.100.42")
+        errors = a.status()["errors"]
+        assert a.check(bans, now) == []
+        assert set(a.kernel_entries("logban4")) == {"198.51.100.40", "198.51.100.41"}
+        assert a.status()["errors"] == errors
+        assert set(a.kernel_entries("logban6")) == {"2001:db8::40"}
+
+
 def test_ban_into_destroyed_set_recreates_it_and_check_refills(ns: str) -> None:
     with action_in(ns) as a:
         now = time.time()

@@ -477,6 +477,12 @@ class IPSetAction:
             self._record(msg)
             raise ActionError(msg) from e
 
+    @staticmethod
+    def _expected(bans: list[KernelBan], now: float) -> int:
+        """How many of ``bans`` the kernel must hold for sure: the kernel timeout is rounded
+        up to whole seconds, so an entry about to expire may already be gone."""
+        return sum(1 for b in bans if b.expires is None or b.expires > now + 2)
+
     @_on_worker
     def check(self, bans: list[KernelBan], now: float) -> list[str]:
         """Repair what was broken from outside and return what remains broken.
@@ -498,6 +504,13 @@ class IPSetAction:
                     why = "was recreated by a ban"
                 elif info.entries == 0 and fam_bans:
                     why = "was empty (flushed from outside?)"
+                elif info.entries < min(self._expected(fam_bans, now), info.maxelem):
+                    # Fewer entries than bans that the kernel must still hold: some were
+                    # deleted from outside (`ipset del`) or a ban never got in. The header
+                    # costs one round trip; the full resync only runs when it is needed.
+                    # (A full set is not this case: it is reported below.)
+                    why = (f"held {info.entries} entries for {self._expected(fam_bans, now)} "
+                           "bans (entries deleted from outside?)")
                 if why:
                     overflow = self._sync(spec, fam_bans, now)
                     self._refill.discard(family)
