@@ -1,0 +1,78 @@
+"""Third sweep of variants: wordings and framings found by writing many more real lines of each
+kind the conformance cases name, and checking what a careful mail admin would count.
+
+Each row is one line as a mail host's log holds it and the address it must report (or None);
+where it matters, the user and the wall-clock time as written in the line. All filters run as
+``logban test-filter`` runs them. Addresses are documentation ranges; names are placeholders.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from logban.filters import load_filters
+from logban.matcher import Matcher
+from logban.timestamps import iso
+
+NOW = datetime(2026, 12, 3, 12, 0, 0)
+MATCHER = Matcher(load_filters())
+ANY = object()
+S = "Dec  3 10:00:01 mail "
+
+
+def check(line: str, host: str | None, user: object = ANY, when: str | None = None,
+          now: datetime = NOW) -> None:
+    res = MATCHER.match_line(line, now)
+    got = res.failure
+    if host is None:
+        assert got is None or got.host is None, f"{line!r} gave {got}"
+        return
+    assert got is not None, f"no match ({res.near_miss}): {line!r}"
+    assert got.host == host, line
+    if user is not ANY:
+        assert got.user == user, line
+    if when is not None:
+        assert iso(got.time)[:19] == when, line
+
+
+PF = S + "postfix/smtpd[811]: warning: unknown[192.0.2.1]: SASL LOGIN authentication failed: "
+SM = (S + "sm-mta[2101]: 4B3A1aB1002101: AUTH failure (PLAIN): authentication failure (-13) "
+      "SASL(-13): authentication failure: Password verification failed, user=bob, relay=")
+
+ROWS = [
+    # postfix 3.x appends ", sasl_username=" always, "(unavailable)" when there is no user
+    ("pf-user-unavailable", PF + "UGFzc3dvcmQ6, sasl_username=(unavailable)", "192.0.2.1", None),
+    ("pf-reason-user-unavailable", PF + "(reason unavailable), sasl_username=(unavailable)", "192.0.2.1", None),
+    ("pf-user-unavailable-crlf", PF + "x, sasl_username=(unavailable) ", "192.0.2.1", None),
+    ("pf-user-named-so", PF + "x, sasl_username=(unavailable)x", "192.0.2.1", "(unavailable)x"),
+    ("pf-user-real", PF + "(reason unavailable), sasl_username=bob@example.org", "192.0.2.1", "bob@example.org"),
+    # postfix's Dovecot client that cannot reach the auth socket: an outage, not an attack
+    ("pf-cant-connect", PF + "Can't connect to authentication server", None),
+    ("pf-cant-connect-user", PF + "Can't connect to authentication server, sasl_username=(unavailable)", None),
+    ("pf-cant-connect-sub", S + "postfix/submission/smtpd[9]: warning: host.example.net[198.51.100.4]:587: SASL PLAIN authentication failed: Can't connect to authentication server", None),
+    # Cyrus SASL temporary failures (454 replies)
+    ("pf-nomem", PF + "no memory available", None),
+    ("pf-tryagain", PF + "transient failure (e.g., weak key), sasl_username=bob", None),
+    # ... while the client's own garbage still counts
+    ("pf-bad-base64", PF.replace("LOGIN", "PLAIN") + "Invalid base64 data in initial response", "192.0.2.1"),
+    ("pf-user-says-cant-connect", PF + "x, sasl_username=Can't connect to authentication server", "192.0.2.1"),
+    # sendmail keeps only 100 characters of relay=: a long host name cuts "(may be forged)" short
+    ("sm-cut-v6", SM + "host-2001-db8-1234-5678.dynamic.example.net [IPv6:2001:db8:1234:5678:9abc:def0:1234:5678] (may be fo",
+     "2001:db8:1234:5678:9abc:def0:1234:5678", "bob"),
+    ("sm-cut-v4", SM + "static-192-0-2-1.customer.region-north.broadband.provider-with-long-name.example.net [192.0.2.1] (ma",
+     "192.0.2.1", "bob"),
+    ("sm-cut-paren", SM + "host.example.net [192.0.2.1] (", "192.0.2.1"),
+    ("sm-cut-address", SM + "a-very-long-reverse-name-of-a-dialup-pool-at-a-provider.example.net [198.51.100.3", None),
+    ("sm-whole", SM + "host.example.net [192.0.2.1] (may be forged)", "192.0.2.1", "bob"),
+    ("sm-not-forged-words", SM + "host.example.net [192.0.2.1] (maybe x)", None),
+    ("sm-nomem", S + "sendmail[1]: 4B3A1aB1000001: AUTH failure (LOGIN): no memory available (-2) SASL(-2): x, user=bob, relay=[192.0.2.1]", None),
+    ("sm-tryagain", S + "sendmail[1]: 4B3A1aB1000001: AUTH failure (DIGEST-MD5): transient failure (e.g., weak key) (-8) SASL(-8): x, relay=[192.0.2.1]", None),
+]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r[0] for r in ROWS])
+def test_rows(row: tuple) -> None:
+    _id, line, host, *rest = row
+    check(line, host, *rest)
