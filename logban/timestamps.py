@@ -41,6 +41,13 @@ _DMESG_T = re.compile(r"\[" + _WDAY + r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct
                       r"(\d\d):(\d\d):(\d\d) (\d{4})\] ?")
 # journalctl -o short-unix: seconds since the epoch with a fraction.
 _UNIX = re.compile(r"(\d{9,10})\.(\d{1,9}) +")
+# A record as /dev/kmsg gives it ("PRIO,SEQ,USEC,FLAGS[,caller=...];MESSAGE"): USEC is
+# microseconds since boot, like the uptime stamp.
+_KMSG = re.compile(r"\d{1,4},\d{1,20},(\d{1,20}),[^;\s]{0,80};")
+# "dmesg -x" (--decode) writes the facility and level before the stamp: "kern  :warn  : ".
+_DMESG_X = re.compile(r"(?:kern|user|mail|daemon|auth|syslog|lpr|news|uucp|cron|authpriv|ftp"
+                      r"|local[0-7]) *:(?:emerg|alert|crit|err|warn|notice|info|debug) *: ")
+_DMESG_X_FIRST = frozenset("kumdalnscf")
 # A syslog hostname written as an IPv6 address (relays that log the sender's address): the
 # filters' optional hostname field holds no colon, so it is dropped here.
 _V6HOST = re.compile(r"\[?([0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]{1,40})\]? ")
@@ -88,14 +95,26 @@ def _offset(text: str | None) -> timezone | None:
 
 
 def _skip_structured_data(s: str, i: int) -> int:
-    """Index after RFC 5424 STRUCTURED-DATA starting at s[i] ('-' or [..][..])."""
+    """Index after RFC 5424 STRUCTURED-DATA starting at s[i] ('-' or [..][..]).
+
+    A PARAM-VALUE is quoted: a "]" inside the quotes (escaped as the RFC asks, or not, as
+    some senders write it) and an escaped quote do not end the element."""
     if s.startswith("- ", i):
         return i + 2
     n = len(s)
     while i < n and s[i] == "[":
         i += 1
-        while i < n and s[i] != "]":
-            i += 2 if s[i] == "\\" else 1
+        quoted = False
+        while i < n:
+            c = s[i]
+            if c == "\\":
+                i += 2
+                continue
+            if c == '"':
+                quoted = not quoted
+            elif c == "]" and not quoted:
+                break
+            i += 1
         i += 1
     if i < n and s[i] == " ":
         i += 1
@@ -154,6 +173,10 @@ def split_header(line: str, now: datetime) -> tuple[datetime | None, str]:
     """(time of the line or None, the rest of the line after its timestamp)."""
     if line[:1] in ("\x00", "\ufeff"):  # NUL padding left by a crash, a byte order mark
         line = line.lstrip("\x00\ufeff")
+    if line[:1] in _DMESG_X_FIRST:
+        m = _DMESG_X.match(line)
+        if m:
+            line = line[m.end():]
     start = 0
     if line[:1] == "<":
         m = _PRI.match(line)
@@ -190,6 +213,9 @@ def split_header(line: str, now: datetime) -> tuple[datetime | None, str]:
         m = _UNIX.match(line, start)
         if m:
             return _after_stamp(_local(int(m[1]) + float("0." + m[2])), line[m.end():])
+        m = _KMSG.match(line, start)
+        if m:
+            return _local(boot_time() + int(m[1]) / 1e6), line[m.end():]
         return None, line
     if c == "@":
         m = _TAI64N.match(line, start)

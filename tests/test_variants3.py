@@ -14,7 +14,7 @@ import pytest
 
 from logban.filters import load_filters
 from logban.matcher import Matcher
-from logban.timestamps import iso
+from logban.timestamps import iso, split_header
 
 NOW = datetime(2026, 12, 3, 12, 0, 0)
 MATCHER = Matcher(load_filters())
@@ -76,3 +76,64 @@ ROWS = [
 def test_rows(row: tuple) -> None:
     _id, line, host, *rest = row
     check(line, host, *rest)
+
+
+# --- RFC 5424 structured data: quoted values ---------------------------------------------------
+
+R5424 = "warning: unknown[192.0.2.9]: SASL LOGIN authentication failed: x"
+
+
+@pytest.mark.parametrize("sd", [
+    '[x@1 a="b"]',
+    '[x@1 a="b\\]c"]',                    # escaped as RFC 5424 asks
+    '[x@1 a="]"]',                       # not escaped, as some senders write it
+    '[x@1 a="q\\"]x"]',                  # an escaped quote, then a bracket inside the value
+    '[x@1 a="b"][y@2 c="d e" f="[g]"]',
+    '[origin ip="198.51.100.9"]',
+])
+def test_rfc5424_structured_data_values(sd: str) -> None:
+    check(f"<22>1 2026-12-03T10:00:01.5+01:00 mail postfix/smtpd 811 - {sd} {R5424}", "192.0.2.9",
+          when="2026-12-03T10:00:01")
+
+
+def test_rfc5424_unclosed_quote_is_all_structured_data() -> None:
+    """A value whose quote never closes runs to the end of the line: no message is left, so
+    nothing the sender wrote inside it can be read as a failure."""
+    line = '<22>1 2026-12-03T10:00:01Z mail postfix/smtpd 811 - [x@1 a="b] ' + R5424
+    assert split_header(line, NOW)[1] == "mail postfix/smtpd[811]: "
+    check(line, None)
+
+
+# --- kernel lines as dmesg and /dev/kmsg give them -------------------------------------------
+
+GO = ("SMTP_AUTH_REJECTED: Go AWAY: IN=eth0 OUT= MAC=00:00:5e:00:53:01:00:00:5e:00:53:02:08:00 "
+      "SRC=203.0.113.5 DST=192.0.2.2 LEN=60 TOS=0x00 PREC=0x00 TTL=50 ID=2 DF PROTO=TCP SPT=5000 "
+      "DPT=25 WINDOW=29200 RES=0x00 SYN URGP=0 ")
+
+
+@pytest.mark.parametrize("line", [
+    f"4,1234,5678901234,-;{GO}",                          # /dev/kmsg record
+    f"4,1234,5678901234,-,caller=T0;{GO}",                # ... with the caller id
+    f"12,99,1000,c;{GO}",
+    f"kern  :warn  : [ 1234.567890] {GO}",                 # dmesg -x
+    f"kern  :warn  : [Thu Dec  3 10:00:01 2026] {GO}",    # dmesg -x -T
+    f"kern  :warn  : {GO}",                               # dmesg -x -t
+])
+def test_kernel_dump_forms(line: str) -> None:
+    check(line, "203.0.113.5")
+
+
+def test_dmesg_decode_time() -> None:
+    check(f"kern  :warn  : [Thu Dec  3 10:00:01 2026] {GO}", "203.0.113.5", when="2026-12-03T10:00:01")
+
+
+def test_kmsg_record_is_no_message_text() -> None:
+    t, rest = split_header(f"4,1234,5678901234,-;{GO}", NOW)
+    assert t is not None and rest == GO
+
+
+def test_many_decode_prefixes_are_cheap_and_stripped_once() -> None:
+    line = "kern  :warn  : " * 4000 + GO
+    t, rest = split_header(line, NOW)
+    assert rest.startswith("kern  :warn  : ")
+    check(line, None)
