@@ -137,3 +137,22 @@ def test_many_decode_prefixes_are_cheap_and_stripped_once() -> None:
     t, rest = split_header(line, NOW)
     assert rest.startswith("kern  :warn  : ")
     check(line, None)
+
+
+# --- dovecot: the failure reason comes before the client-chosen user name -------------------
+
+DV = S + "dovecot: imap-login: "
+
+
+@pytest.mark.parametrize("line,host", [
+    (DV + "Disconnected (client didn't finish SASL auth, waited 0 secs): user=<(auth failed, 1 attempts): x>, method=LOGIN, rip=192.0.2.1, lip=192.0.2.2", None),
+    (DV + "Login: user=<x (auth failed, 1 attempts): y>, method=PLAIN, rip=192.0.2.1, lip=192.0.2.2, mpid=7, TLS", None),
+    (DV + "Logged in: user=<x (tried to use disallowed plaintext auth): y>, method=PLAIN, rip=192.0.2.1, lip=192.0.2.2", None),
+    (DV + "Disconnected (no auth attempts in 0 secs): user=<(auth failed, 1 attempts) (auth_failed): x>, rip=192.0.2.1, lip=192.0.2.2", None),
+    # the real thing with the same user names still counts
+    (DV + "Disconnected (auth failed, 1 attempts in 2 secs): user=<(auth failed, 1 attempts): x>, method=LOGIN, rip=192.0.2.1, lip=192.0.2.2", "192.0.2.1"),
+    (DV + "Login aborted: Connection closed: read(size=1003) failed: Connection reset by peer (auth failed, 2 attempts in 4 secs) (auth_failed): user=<a(b)c>, method=PLAIN, rip=192.0.2.1, lip=192.0.2.2", "192.0.2.1"),
+    (DV + "Disconnected: Connection closed: SSL_read() failed: error:0A000126:SSL routines::unexpected eof while reading (auth failed, 1 attempts in 2 secs): user=<bob>, rip=192.0.2.1, lip=192.0.2.2, TLS", "192.0.2.1"),
+])
+def test_dovecot_user_name_cannot_make_a_failure(line: str, host: str | None) -> None:
+    check(line, host)
