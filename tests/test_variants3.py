@@ -156,3 +156,20 @@ DV = S + "dovecot: imap-login: "
 ])
 def test_dovecot_user_name_cannot_make_a_failure(line: str, host: str | None) -> None:
     check(line, host)
+
+
+def test_courier_plain_initial_response_is_never_a_user() -> None:
+    """AUTH PLAIN's initial response is base64 of the user AND the password."""
+    line = S + 'courieresmtpd: error,relay=::ffff:192.0.2.1,port=1,msg="535 Authentication failed.",cmd: AUTH PLAIN AGJvYgBzZWNyZXQ='
+    check(line, "192.0.2.1", None)
+    check(line.replace("AUTH PLAIN", "AUTH plain"), "192.0.2.1", None)
+    check(line.replace("AUTH PLAIN AGJvYgBzZWNyZXQ=", "AUTH LOGIN bob@example.org"), "192.0.2.1", "bob@example.org")
+
+
+@pytest.mark.parametrize("line,user", [
+    (S + "dovecot: auth: passwd-file(?,192.0.2.1,<abc>): unknown user", None),
+    (S + "dovecot: auth(?,192.0.2.1,sasl:plain)<abc>: Info: passwd-file: unknown user", None),
+    (S + "dovecot: auth: passwd-file(?x,192.0.2.1): unknown user", "?x"),
+])
+def test_dovecot_question_mark_is_no_user(line: str, user: str | None) -> None:
+    check(line, "192.0.2.1", user)
