@@ -33,6 +33,8 @@ _ISO_FULL = re.compile(_WDAY + _ISO_BODY + r"(?: (?:[A-Z][A-Za-z]{1,5}|[+-]\d\d(
 # RFC 5424: "<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG".
 _RFC5424 = re.compile(r"1 (\S+) (\S+) (\S+) (\S+) (\S+) ")
 _PRI = re.compile(r"<\d{1,3}>")
+# MSG that starts with the RFC 3164 tag again: "postfix/smtpd[811]: ".
+_REPEATED_TAG = re.compile(r"([^\s:\[\]]+)(?:\[\d+\])?: ")
 # daemontools/s6 TAI64N label.
 _TAI64N = re.compile(r"@([0-9a-f]{16})[0-9a-f]{8} +")
 # The kernel's own uptime stamp, as dmesg prints it; "dmesg -T" prints a ctime instead.
@@ -249,6 +251,11 @@ def _rfc5424(line: str, m: re.Match[str]) -> tuple[datetime | None, str]:
     if app == "-":  # no APP-NAME: the message is all there is
         return ts, rest
     tag = app if procid == "-" else f"{app}[{procid}]"
+    r = _REPEATED_TAG.match(rest)
+    if r and (r[1] == app or r[1].startswith(app + "/")):
+        # A relay that put the whole RFC 3164 "TAG[PID]: MSG" into MSG (APP-NAME "postfix",
+        # MSG "postfix/smtpd[811]: warning: ..."): its own tag is the more precise one.
+        tag, rest = rest[:r.end() - 2], rest[r.end():]
     if host == "-" or ":" in host:  # NILVALUE, or an IPv6 address the hostname field cannot hold
         return ts, f"{tag}: {rest}"
     return ts, f"{host} {tag}: {rest}"

@@ -104,6 +104,26 @@ def test_rfc5424_unclosed_quote_is_all_structured_data() -> None:
     check(line, None)
 
 
+@pytest.mark.parametrize("line, header", [
+    # the relay put the whole RFC 3164 "TAG[PID]: " into MSG again
+    ("<22>1 2026-12-03T10:00:01Z mail postfix 811 - - postfix/smtpd[811]: " + R5424,
+     "mail postfix/smtpd[811]: "),
+    ("<22>1 2026-12-03T10:00:01Z mail postfix - - - postfix/submission/smtpd[9]: " + R5424,
+     "mail postfix/submission/smtpd[9]: "),
+    ("<22>1 2026-12-03T10:00:01Z - postfix 811 - - postfix/smtpd[811]: " + R5424,
+     "postfix/smtpd[811]: "),
+])
+def test_rfc5424_message_repeating_its_tag(line: str, header: str) -> None:
+    assert split_header(line, NOW)[1] == header + R5424
+    check(line, "192.0.2.9", when="2026-12-03T10:00:01")
+
+
+def test_rfc5424_message_with_another_programs_tag_keeps_the_header_tag() -> None:
+    line = "<22>1 2026-12-03T10:00:01Z mail postfix 811 - - other/smtpd[811]: " + R5424
+    assert split_header(line, NOW)[1] == "mail postfix[811]: other/smtpd[811]: " + R5424
+    check(line, None)
+
+
 # --- kernel lines as dmesg and /dev/kmsg give them -------------------------------------------
 
 GO = ("SMTP_AUTH_REJECTED: Go AWAY: IN=eth0 OUT= MAC=00:00:5e:00:53:01:00:00:5e:00:53:02:08:00 "
