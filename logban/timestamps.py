@@ -33,6 +33,7 @@ _ISO_FULL = re.compile(_WDAY + _ISO_BODY + r"(?: (?:[A-Z][A-Za-z]{1,5}|[+-]\d\d(
 # RFC 5424: "<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG".
 _RFC5424 = re.compile(r"1 (\S+) (\S+) (\S+) (\S+) (\S+) ")
 _PRI = re.compile(r"<\d{1,3}>")
+_OCTET_COUNT = re.compile(r"[1-9]\d{0,5} (?=<\d{1,3}>)")
 # MSG that starts with the RFC 3164 tag again: "postfix/smtpd[811]: ".
 _REPEATED_TAG = re.compile(r"([^\s:\[\]]+)(?:\[\d+\])?: ")
 # daemontools/s6 TAI64N label.
@@ -179,6 +180,14 @@ def split_header(line: str, now: datetime) -> tuple[datetime | None, str]:
         m = _DMESG_X.match(line)
         if m:
             line = line[m.end():]
+    if line[:1].isdigit():
+        m = _OCTET_COUNT.match(line)  # RFC 6587 framing kept by a relay: "LEN <PRI>..."
+        if m:
+            line = line[m.end():]
+        elif line[:2] == "1 ":  # RFC 5424 written without its <PRI>
+            m = _RFC5424.match(line)
+            if m and _ISO.match(m[1]):
+                return _rfc5424(line, m)
     start = 0
     if line[:1] == "<":
         m = _PRI.match(line)
@@ -187,6 +196,7 @@ def split_header(line: str, now: datetime) -> tuple[datetime | None, str]:
             m = _RFC5424.match(line, start)
             if m:
                 return _rfc5424(line, m)
+            line, start = line[start:], 0  # "<PRI>" before an RFC 3164 header, or alone
     c = line[start:start + 1]
     if c.isalpha():
         m = _CLASSIC.match(line, start)

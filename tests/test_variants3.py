@@ -124,6 +124,27 @@ def test_rfc5424_message_with_another_programs_tag_keeps_the_header_tag() -> Non
     check(line, None)
 
 
+@pytest.mark.parametrize("line, when", [
+    # "<PRI>" before a classic header, and alone before the tag (no time: now)
+    ("<22>Dec  3 10:00:01 mail postfix/smtpd[811]: " + R5424, "2026-12-03T10:00:01"),
+    ("<22>postfix/smtpd[811]: " + R5424, "2026-12-03T12:00:00"),
+    # RFC 5424 without its <PRI>; RFC 6587 octet counting kept in front
+    ("1 2026-12-03T10:00:03Z mail postfix/smtpd 811 - - " + R5424, "2026-12-03T10:00:03"),
+    ("137 <22>1 2026-12-03T10:00:04Z mail postfix/smtpd 811 - - " + R5424, "2026-12-03T10:00:04"),
+    ("112 <22>Dec  3 10:00:05 mail postfix/smtpd[811]: " + R5424, "2026-12-03T10:00:05"),
+])
+def test_syslog_framings(line: str, when: str) -> None:
+    check(line, "192.0.2.9", when=when)
+
+
+@pytest.mark.parametrize("line", [
+    "1 not-a-time mail postfix/smtpd 811 - - " + R5424,  # no RFC 5424 header: left as it is
+    "12 postfix/smtpd[811]: " + R5424,                   # a count without <PRI> is no framing
+])
+def test_lookalike_framings_are_not_taken_for_headers(line: str) -> None:
+    assert split_header(line, NOW) == (None, line)
+
+
 # --- kernel lines as dmesg and /dev/kmsg give them -------------------------------------------
 
 GO = ("SMTP_AUTH_REJECTED: Go AWAY: IN=eth0 OUT= MAC=00:00:5e:00:53:01:00:00:5e:00:53:02:08:00 "
