@@ -22,6 +22,14 @@ from logban.timestamps import epoch, split_header
 MAX_LINE = 64 * 1024
 
 
+# A long line that ends right after its address may have been cut by a syslog daemon's size
+# limit (1 KiB in RFC 3164 relays, 2 or 8 KiB in rsyslog) inside the address: 203.0.113.123
+# cut to 203.0.113.12 is a valid address, and an attacker who pads a field it controls
+# (pam's ruser=, a user name) could choose where the cut falls to frame a neighbour. Real
+# lines that end with the address (pam's rhost= for an unknown user) are far shorter.
+CUT_SUSPECT = 960
+
+
 @dataclass(slots=True)
 class LineResult:
     failure: Failure | None
@@ -166,7 +174,8 @@ class Matcher:
                 host = None
                 if raw_host is not None:
                     host = canonical(raw_host)
-                    if host is None:
+                    if host is None or (len(body) >= CUT_SUSPECT
+                                        and not body[m.end("host"):].strip()):
                         bad = True
                         continue
                 user = groups.get("user")

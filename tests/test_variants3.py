@@ -214,3 +214,19 @@ def test_courier_plain_initial_response_is_never_a_user() -> None:
 ])
 def test_dovecot_question_mark_is_no_user(line: str, user: str | None) -> None:
     check(line, "192.0.2.1", user)
+
+
+# --- a long line that ends with its address may have been cut inside it ----------------------
+
+PAM = ("Dec  3 10:00:01 mail saslauthd[9]: pam_unix(smtp:auth): authentication failure; logname= "
+       "uid=0 euid=0 tty= ruser={ruser} rhost=203.0.113.12{tail}")
+
+
+@pytest.mark.parametrize("ruser, tail, host", [
+    ("x" * 1000, "", None),                 # at a syslog size limit: maybe 203.0.113.12x, cut
+    ("x" * 1000, "  user=bob", "203.0.113.12"),  # something follows: the address is whole
+    ("bob", "", "203.0.113.12"),            # an ordinary line of an unknown user
+    ("x" * 700, "", "203.0.113.12"),        # long, but below every syslog limit
+])
+def test_address_ending_a_long_line_is_not_trusted(ruser: str, tail: str, host: str | None) -> None:
+    check(PAM.format(ruser=ruser, tail=tail), host)
