@@ -65,6 +65,11 @@ _FACPRI = (r"(?:kern|user|mail|daemon|auth|syslog|lpr|news|uucp|cron|authpriv|ft
 _BSD_VERBOSE = re.compile(r"<(?:" + _FACPRI + r"|\d{1,2}\.\d)> ")
 _BUSYBOX = re.compile(r"([^\s\[\]:<>]+ )(?:" + _FACPRI + r"|<\d{1,3}>) ")
 _FACPRI_ONLY = re.compile(r"(?:" + _FACPRI + r"|<\d{1,3}>) ")
+# Solaris / illumos syslogd with msgid on writes "[ID <msgid> <facility.priority>] " right after
+# the tag ("postfix/smtpd[811]: [ID 197553 mail.warning] warning: ..."); the daemon's message
+# follows it, so it is dropped and the tag kept. It stands before any text of the daemon, so
+# the client cannot write one there.
+_SOLARIS_ID = re.compile(r"((?:[^\s:\[\]]++ )?[^\s\[\]]+(?:\[\d+\])?: )\[ID \d+ " + _FACPRI + r"\] ")
 
 SKEW = timedelta(days=1)
 
@@ -149,6 +154,10 @@ def _after_stamp(t: datetime | None, rest: str) -> tuple[datetime | None, str]:
     m = _BUSYBOX.match(rest)
     if m:
         rest = m[1] + rest[m.end():]
+    if "[ID " in rest[:300]:
+        m = _SOLARIS_ID.match(rest)
+        if m:
+            rest = m[1] + rest[m.end():]
     return t, rest
 
 
