@@ -73,4 +73,4 @@ class AddressSet:
         if a is None:
             return False
         nets = self._nets4 if a.version == 4 else self._nets6
-        return any(a in n for n in nets)  # type: ignore[operator]
+        return any(a in n for n in nets)

@@ -8,7 +8,7 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:
     from logban.config import Config
@@ -50,7 +50,8 @@ def cmd_test_filter(args: argparse.Namespace) -> int:
         from logban.sources.journal import journal_lines
 
         try:
-            streams = [("journal", journal_lines(args.journal or None, args.since, filters))]
+            streams: list[tuple[str, testfilter.ByteReader]] = [
+                ("journal", journal_lines(args.journal or None, args.since, filters))]
         except (ImportError, ValueError) as e:  # no systemd-python; a bad --since or journal path
             raise UsageError(str(e))
     else:
@@ -149,7 +150,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return rc
 
 
-def _ask(args: argparse.Namespace, body: dict[str, object]) -> dict[str, object]:
+def _ask(args: argparse.Namespace, body: dict[str, object]) -> dict[str, Any]:
     from logban.config import ConfigError, config_path, load_config
     from logban.control import ControlError, ask
 
@@ -178,18 +179,18 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(r, indent=2))
         return 0
     print(f"up {r['uptime']}s, {r['failures_seen']} failures seen, {r['ignored']} ignored")
-    for name, j in r["jails"].items():  # type: ignore[union-attr]
+    for name, j in r["jails"].items():
         print(f"jail {name}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in j.items()))
-    for sid, s in r["sources"].items():  # type: ignore[union-attr]
+    for sid, s in r["sources"].items():
         print(f"source {sid}: " + ", ".join(f"{k} {v}" for k, v in s.items()))
-    for name, a in r["actions"].items():  # type: ignore[union-attr]
+    for name, a in r["actions"].items():
         print(f"action {name}: " + ", ".join(f"{k} {v}" for k, v in a.items()))
     users = r.get("users") or {}
     if users:
         print("users tried, by address:")
-        for addr, us in list(users.items())[-20:]:  # type: ignore[union-attr]
+        for addr, us in list(users.items())[-20:]:
             print(f"  {addr}: " + ", ".join(f"{u} x{n}" for u, n in us.items()))
-    for p in r["problems"]:  # type: ignore[union-attr]
+    for p in r["problems"]:
         print(f"PROBLEM: {p}")
     return 0
 
@@ -201,7 +202,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     from logban.durations import format_duration
 
-    for b in r["bans"]:  # type: ignore[union-attr]
+    for b in r["bans"]:
         rem = "permanent" if b["remaining"] is None else format_duration(b["remaining"])
         print(f"{b['address']:<40} {b['jail']:<12} {rem:>10} failures={b['failures']} filter={b['filter']}")
     return 0
@@ -216,7 +217,7 @@ def cmd_ban(args: argparse.Namespace) -> int:
 
 def cmd_unban(args: argparse.Namespace) -> int:
     r = _ask(args, {"cmd": "unban", "address": args.address, "jail": args.jail})
-    print(f"unbanned {r['address']} from {', '.join(r['jails'])}")  # type: ignore[arg-type]
+    print(f"unbanned {r['address']} from {', '.join(r['jails'])}")
     return 0
 
 

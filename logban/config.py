@@ -189,7 +189,7 @@ def load_config(path: Path, check_filters: bool = True) -> Config:
         c.bad(("sources",), "must be a list such as '- file: /var/log/maillog'")
         raw_sources = []
     for i, s in enumerate(raw_sources):
-        kp = ("sources", i)
+        kp: tuple[str | int, ...] = ("sources", i)
         if not isinstance(s, dict) or len(s) != 1:
             c.bad(kp, "each source is one of '- file: PATH', '- journal: {}', '- kmsg: {}'")
             continue

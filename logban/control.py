@@ -78,7 +78,7 @@ class ControlServer:
 
     def _allowed(self, conn: socket.socket) -> bool:
         creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        _pid, uid, _gid = struct.unpack("3i", creds)
+        uid: int = struct.unpack("3i", creds)[1]
         return uid == 0 or uid == os.geteuid()
 
     def _serve(self) -> None:

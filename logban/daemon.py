@@ -11,12 +11,11 @@ from __future__ import annotations
 import heapq
 import ipaddress
 import logging
-import os
 import queue
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -685,9 +684,9 @@ class Daemon:
                     pass
             if control:
                 control.stop()
-            for a in self.actions.values():
+            for action in self.actions.values():
                 try:
-                    a.stop()
+                    action.stop()
                 except Exception:
                     pass
             self.state.close()

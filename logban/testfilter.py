@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, Protocol, TextIO
 
 from logban.matcher import LineResult, Matcher
 from logban.model import Failure
@@ -19,6 +19,12 @@ from logban.timestamps import iso
 
 BLOCK = 8 * 1024 * 1024
 NEAR_MISS_KEEP = 20
+
+
+class ByteReader(Protocol):
+    """What test-filter reads: a file, standard input, or the journal's synthesized lines."""
+
+    def read(self, n: int, /) -> bytes: ...
 
 
 @dataclass
@@ -98,7 +104,7 @@ class Report:
         return out
 
 
-def read_blocks(stream: BinaryIO, block: int = BLOCK) -> Iterator[bytes]:
+def read_blocks(stream: ByteReader, block: int = BLOCK) -> Iterator[bytes]:
     """Blocks of whole lines (the last may lack its newline at end of input), copying each
     byte at most once more than the read itself."""
     rest = b""
@@ -160,7 +166,7 @@ Hit = tuple[int, str, LineResult]
 PARALLEL_MIN = 32 * 1024 * 1024  # smaller files are done before worker processes would start
 
 
-def _serial(matcher: Matcher, stream: BinaryIO, now: datetime, default_time: datetime | None,
+def _serial(matcher: Matcher, stream: ByteReader, now: datetime, default_time: datetime | None,
             progress: Progress | None) -> Iterator[tuple[int, list[Hit]]]:
     for data in read_blocks(stream):
         n, hits = matcher.scan_block(data, now, default_time)
@@ -186,7 +192,8 @@ class _Slice:
 _WORK: tuple[Matcher, datetime, datetime | None] | None = None
 
 
-Packed = tuple[int, str, tuple[str, ...], bool, tuple[object, ...] | None]
+PackedFailure = tuple[str, str | None, str | None, datetime | None, float, str | None]
+Packed = tuple[int, str, tuple[str, ...], bool, PackedFailure | None]
 
 
 def _scan_range(path: str, start: int, end: int) -> tuple[int, list[Packed]]:
@@ -196,7 +203,7 @@ def _scan_range(path: str, start: int, end: int) -> tuple[int, list[Packed]]:
     matcher, now, default_time = _WORK
     base, out = 0, []
     with open(path, "rb") as f:
-        for n, hits in _serial(matcher, _Slice(f, start, end), now, default_time, None):  # type: ignore[arg-type]
+        for n, hits in _serial(matcher, _Slice(f, start, end), now, default_time, None):
             for i, text, res in hits:
                 fl = res.failure
                 out.append((base + i, text if res.near_miss else "", tuple(res.near_miss), res.too_long,
@@ -206,7 +213,7 @@ def _scan_range(path: str, start: int, end: int) -> tuple[int, list[Packed]]:
 
 
 def _unpack(packed: list[Packed]) -> list[Hit]:
-    return [(i, text, LineResult(None if fl is None else Failure(*fl), list(nm), too_long))  # type: ignore[arg-type]
+    return [(i, text, LineResult(None if fl is None else Failure(*fl), list(nm), too_long))
             for i, text, nm, too_long, fl in packed]
 
 
@@ -242,7 +249,7 @@ def _parallel(matcher: Matcher, path: str, size: int, now: datetime, default_tim
             yield n, _unpack(packed)
 
 
-def run(matcher: Matcher, stream: BinaryIO, now: datetime, json_out: TextIO | None,
+def run(matcher: Matcher, stream: ByteReader, now: datetime, json_out: TextIO | None,
         progress: Progress | None = None, default_time: datetime | None = None,
         correlate_window: float = 2.0, workers: int | None = None) -> Report:
     """Match every line of ``stream``; write one JSON object per failure to ``json_out``.
@@ -287,17 +294,22 @@ def run(matcher: Matcher, stream: BinaryIO, now: datetime, json_out: TextIO | No
     return report
 
 
-def _regular_file(stream: BinaryIO) -> tuple[int, str | None]:
-    try:
-        st = os.fstat(stream.fileno())
-    except (OSError, AttributeError, ValueError):
+def _regular_file(stream: ByteReader) -> tuple[int, str | None]:
+    """The size of the regular file ``stream`` reads from its start, and a path to it; else
+    (0, None): a pipe, a terminal, the journal's lines, a file read from the middle."""
+    if not isinstance(stream, io.IOBase):
         return 0, None
-    if not stat.S_ISREG(st.st_mode) or stream.tell() != 0:
+    try:
+        fd = stream.fileno()
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or stream.tell() != 0:
+            return 0, None
+    except (OSError, ValueError):  # io.UnsupportedOperation is both
         return 0, None
     # The workers reopen the file this stream has open, not its name: standard input
     # redirected from a file has no name ("<stdin>"), and a log rotated since it was opened
     # has another file under that name now. Forked workers inherit the descriptor.
-    path = f"/proc/self/fd/{stream.fileno()}"
+    path = f"/proc/self/fd/{fd}"
     if not os.path.exists(path):
         return 0, None
     return st.st_size, path
@@ -336,8 +348,8 @@ def print_human(report: Report, out: TextIO, top: int = 10) -> None:
                   f"{sum(report.attempts.values())} counted, {report.duplicates} duplicate lines\n")
         cu = report.correlated_users(top)
         for h, n in report.attempts.most_common(top):
-            users = cu.get(h)
-            tail = ("  users: " + ", ".join(f"{u} x{k}" for u, k in users.items())) if users else ""
+            tried = cu.get(h)
+            tail = ("  users: " + ", ".join(f"{u} x{k}" for u, k in tried.items())) if tried else ""
             out.write(f"  {n:8d}  {h}{tail}\n")
     if not report.matched:
         out.write("\nNo failures found.\n")

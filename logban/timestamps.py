@@ -247,8 +247,8 @@ def split_header(line: str, now: datetime) -> tuple[datetime | None, str]:
     if c == "[":
         m = _UPTIME.match(line, start)
         if m:
-            secs = boot_time() + int(m[1]) + float("0." + m[2])
-            return _after_stamp(_local(secs), line[m.end():])
+            up = boot_time() + int(m[1]) + float("0." + m[2])
+            return _after_stamp(_local(up), line[m.end():])
         m = _DMESG_T.match(line, start)
         if m:
             try:

@@ -110,7 +110,7 @@ class UserView:
     def _prune(self, ts: float) -> None:
         for q in (self.recent, self.pending):
             while q and q[0][0] < ts - self.window:
-                q.popleft()  # type: ignore[attr-defined]
+                q.popleft()
 
     def saw(self, f: Failure) -> str | None:
         """Record ``f``; for a failure without address, return the address it is attributed to.

@@ -39,7 +39,7 @@ import yaml
 
 from conftest import require, require_root, require_tool
 from daemonproc import ALL_FILTERS, Daemon
-from netns import in_netns, netns, set_members
+from netns import netns, set_members
 
 PF = ("Dec  3 {t} mx1 postfix/smtpd[{pid}]: warning: unknown[{ip}]: "
       "SASL LOGIN authentication failed: UGFzc3dvcmQ6\n")

@@ -52,7 +52,7 @@ KERNEL_MAX_TIMEOUT = 2147483
 REFRESH_MARGIN = KERNEL_MAX_TIMEOUT // 2
 TEMP_SUFFIX = "-tmp"
 MAX_NAME = 31  # IPSET_MAXNAMELEN - 1 (the NUL)
-FAMILY_NAMES = {socket.AF_INET: "inet", socket.AF_INET6: "inet6"}
+FAMILY_NAMES: dict[int, str] = {socket.AF_INET: "inet", socket.AF_INET6: "inet6"}
 
 
 _R = TypeVar("_R")
@@ -144,7 +144,7 @@ class IPSetAction:
             raise ValueError(f"ipset action: hashsize must be at least 1, not {hashsize}")
         self.set4, self.set6 = set4, set6
         self.maxelem, self.hashsize = maxelem, hashsize
-        self._specs = {socket.AF_INET: _Spec(set4, socket.AF_INET),
+        self._specs: dict[int, _Spec] = {socket.AF_INET: _Spec(set4, socket.AF_INET),
                        socket.AF_INET6: _Spec(set6, socket.AF_INET6)}
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -334,9 +334,9 @@ class IPSetAction:
             self._install(spec)
         finally:
             self._destroy(spec.temp)
-        for b, e in zip(bans, entries):
-            if e.timeout == KERNEL_MAX_TIMEOUT:  # cheap pre-filter: only these can be long
-                self._note_long(b, e.timeout, now)
+        for b, entry in zip(bans, entries):
+            if entry.timeout == KERNEL_MAX_TIMEOUT:  # cheap pre-filter: only these can be long
+                self._note_long(b, entry.timeout, now)
         return overflow
 
     def _install(self, spec: _Spec) -> None:

@@ -215,7 +215,8 @@ def _echoed_lineno(echo: bytes) -> int | None:
         if nla_len < 4:
             return None
         if nla_type & 0x3FFF == IPSET_ATTR_LINENO and nla_len >= 8:
-            return struct.unpack_from("=I", echo, offset + 4)[0]
+            lineno: int = struct.unpack_from("=I", echo, offset + 4)[0]
+            return lineno
         offset += (nla_len + 3) & ~3
     return None
 

@@ -412,12 +412,12 @@ class FileSource:
     def _read(self, out: list[Chunk]) -> None:
         budget = READ_BUDGET
         now = time.monotonic()
-        for f in list(self._retiring):
-            got, budget = self._pull(f, budget, out)
+        for old in list(self._retiring):
+            got, budget = self._pull(old, budget, out)
             if got:
-                f.quiet_until = now + self.rotate_grace
-            elif now >= f.quiet_until and budget > 0:
-                self._close_retired(f, out)
+                old.quiet_until = now + self.rotate_grace
+            elif now >= old.quiet_until and budget > 0:
+                self._close_retired(old, out)
 
         f = self._cur or self._open_path()
         if f is None:
