@@ -11,10 +11,12 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 @lru_cache(maxsize=65536)
 def canonical(text: str) -> str | None:
-    """The canonical form of an address as written in a log, or None if it is no address.
+    """The canonical form of a client address as written in a log, or None if it is none.
 
     Accepts bare and bracketed forms, an ``IPv6:`` prefix (sendmail), a fully expanded IPv6
-    (the kernel), and reports IPv4-mapped IPv6 as IPv4. A hostname is never an address.
+    (the kernel), and reports IPv4-mapped IPv6 as IPv4. A hostname is never an address, and
+    neither is one no TCP client can connect from (see ``_never_a_client``): a log line naming
+    one is garbled or forged, and the kernel set refuses it.
     """
     t = text.strip()
     if t.startswith("[") and t.endswith("]"):
@@ -32,8 +34,35 @@ def canonical(text: str) -> str | None:
             return None
         mapped = a.ipv4_mapped
         if mapped is not None:
-            return str(mapped)
+            a = mapped
+    if _never_a_client(a):
+        return None
     return str(a)
+
+
+_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
+_BROADCAST = ipaddress.ip_address("255.255.255.255")
+
+
+def _never_a_client(a: IPAddress) -> bool:
+    """Unspecified (0.0.0.0/8, ::), limited broadcast and multicast addresses are never the
+    source of a TCP connection. ipset refuses 0.0.0.0 and ::, so a ban of one would fail
+    at every refill of the set."""
+    if a.is_multicast or a.is_unspecified:
+        return True
+    if a.version == 4:
+        return a == _BROADCAST or a in _THIS_NETWORK
+    return False
+
+
+def why_not_a_client(text: str) -> str:
+    """For a manual ban or unban that ``canonical`` refused: what is wrong with ``text``."""
+    try:
+        ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return f"{text!r} is not an IP address"
+    return (f"{text!r} is an address no client connects from (unspecified, broadcast, "
+            "multicast or with a zone index), so it cannot be banned")
 
 
 def parse_address(text: str) -> IPAddress | None:

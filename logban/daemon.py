@@ -22,7 +22,7 @@ from typing import Any
 
 from logban import sdnotify
 from logban.actions.base import Action, ActionError, KernelBan, SetFullError
-from logban.addr import AddressSet, canonical
+from logban.addr import AddressSet, canonical, why_not_a_client
 from logban.config import Config, ConfigError, SourceConfig, load_config
 from logban.control import ControlServer, Request
 from logban.durations import format_duration, parse_duration
@@ -378,7 +378,7 @@ class Daemon:
             elif cmd == "unban":
                 addr = canonical(str(body.get("address", "")))
                 if addr is None:
-                    req.answer({"ok": False, "error": f"{body.get('address')!r} is not an IP address"})
+                    req.answer({"ok": False, "error": why_not_a_client(str(body.get("address", "")))})
                     return
                 jails = [body["jail"]] if body.get("jail") else sorted(self.jails_of.get(addr, ()))
                 removed = [j for j in jails if self._remove_ban(addr, j, "manual unban")]
@@ -399,7 +399,7 @@ class Daemon:
     def _manual_ban(self, body: dict[str, Any]) -> dict[str, Any]:
         addr = canonical(str(body.get("address", "")))
         if addr is None:
-            return {"ok": False, "error": f"{body.get('address')!r} is not an IP address"}
+            return {"ok": False, "error": why_not_a_client(str(body.get("address", "")))}
         jails = list(self.cfg.jails)
         jail = body.get("jail") or (jails[0] if len(jails) == 1 else "manual")
         if jail != "manual" and jail not in self.cfg.jails:
@@ -612,6 +612,17 @@ class Daemon:
         except Exception as e:
             self._state_problem(e)
             saved = []
+        unusable = [r for r in saved if canonical(r.address) != r.address]
+        if unusable:
+            # Saved by an older logban (0.0.0.0, a multicast address): the kernel set refuses
+            # them, and one such entry would fail every refill of the set.
+            for r in unusable:
+                log.error("saved ban of %r (jail %s) is no client address; dropped", r.address, r.jail)
+            try:
+                self.state.commit([], [(r.address, r.jail) for r in unusable], {}, now)
+            except Exception as e:
+                self._state_problem(e)
+            saved = [r for r in saved if r not in unusable]
         for rec in saved:
             self._put(rec)
         self._start_actions()

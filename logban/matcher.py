@@ -28,6 +28,15 @@ MAX_LINE = 64 * 1024
 # (pam's ruser=, a user name) could choose where the cut falls to frame a neighbour. Real
 # lines that end with the address (pam's rhost= for an unknown user) are far shorter.
 CUT_SUSPECT = 960
+# What may follow the cut address before the end of the line (a bracket, the blank or
+# comma the daemon writes after it): a cut can land right after a fake address an attacker
+# wrote in a field of its own, closing bracket and all.
+CUT_TAIL = " \t]),>;."
+
+
+def _bytes(text: str) -> int:
+    """Length in bytes as the syslog daemon counted it (its limits are in bytes)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogateescape"))
 
 
 @dataclass(slots=True)
@@ -174,8 +183,9 @@ class Matcher:
                 host = None
                 if raw_host is not None:
                     host = canonical(raw_host)
-                    if host is None or (len(body) >= CUT_SUSPECT
-                                        and not body[m.end("host"):].strip()):
+                    if host is None or (len(body) >= CUT_SUSPECT // 4
+                                        and not body[m.end("host"):].strip(CUT_TAIL)
+                                        and _bytes(body) >= CUT_SUSPECT):
                         bad = True
                         continue
                 user = groups.get("user")

@@ -99,6 +99,10 @@ class Daemon:
     def status(self) -> dict[str, Any]:
         return json.loads(self.cli("status", "--json").stdout)
 
+    def bans(self) -> list[dict[str, Any]]:
+        """``logban list --json``: the active bans, oldest first."""
+        return json.loads(self.cli("list", "--json").stdout)
+
     def wait_for(self, pred: Any, timeout: float = 10, what: str = "condition") -> Any:
         deadline = time.monotonic() + timeout
         while True:
