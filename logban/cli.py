@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from datetime import datetime
@@ -129,6 +130,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = _load(args)
     _setup_logging("debug" if args.verbose else cfg.log_level)
+    for w in cfg.warnings:
+        logging.getLogger("logban").warning("%s", w)
     from logban.daemon import Daemon
     from logban.state import StateError
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
@@ -147,6 +148,22 @@ KERNEL_MATCHER_KEYS = {"ports", "reply", "own_networks", "strikes", "strike_seco
 JAIL_KEYS = {"filters", "maxretry", "findtime", "bantime", "bantime_factor", "bantime_max", "action"}
 
 
+def _duplicate_keys(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], int]]:
+    """Keys given twice in one mapping (YAML loaders keep the last one without a word)."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[object] = set()
+        for k, v in node.value:
+            key = getattr(k, "value", None)
+            if isinstance(key, str):
+                if key in seen:
+                    yield path + (key,), k.start_mark.line + 1
+                seen.add(key)
+            yield from _duplicate_keys(v, path + (key,))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            yield from _duplicate_keys(v, path + (f"[{i}]",))
+
+
 def load_config(path: Path, check_filters: bool = True) -> Config:
     """Read and validate; raises ConfigError listing every problem found."""
     try:
@@ -163,6 +180,10 @@ def load_config(path: Path, check_filters: bool = True) -> Config:
         raise ConfigError([f"{path}:{line}: (syntax): not valid YAML: "
                            f"{getattr(e, 'problem', None) or e}"]) from None
     c = _Checker(path, _Lines(node))
+    for keypath, line in _duplicate_keys(node):
+        key = ".".join(map(str, keypath)).replace(".[", "[")
+        c.problems.append(f"{path}:{line}: {key}: given twice; the "
+                          "later value would silently win, keep one")
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
@@ -242,6 +263,10 @@ def load_config(path: Path, check_filters: bool = True) -> Config:
     if check_filters:
         from logban.filters import find_filter_files
         known_filters = set(find_filter_files(filter_dirs + _default_dirs()))
+        for fname in filter_vars:
+            if fname not in known_filters:
+                c.bad(("filter_vars", fname), f"no filter named {fname!r} (known: "
+                                              f"{', '.join(sorted(known_filters))})")
     for name, j in raw_jails.items():
         kp = ("jails", name)
         j = c.mapping(kp, j)
@@ -270,6 +295,9 @@ def load_config(path: Path, check_filters: bool = True) -> Config:
             action=action)
         if jail.findtime <= 0:
             c.bad(kp + ("findtime",), "must be longer than 0")
+        if jail.bantime > 0 and jail.bantime_max > 0 and jail.bantime_max < jail.bantime:
+            c.bad(kp + ("bantime_max",), f"is shorter than bantime ({j.get('bantime')}): repeat "
+                                         "bans would be shorter than the first")
         jails[str(name)] = jail
 
     _check_set_names(c, actions, [j.action for j in jails.values()])
@@ -291,8 +319,11 @@ def load_config(path: Path, check_filters: bool = True) -> Config:
     if not isinstance(ignore_self, bool):
         c.bad(("ignore_self",), "must be true or false")
         ignore_self = True
+    max_tracked = c.integer(("max_tracked",), doc.get("max_tracked"), 1_000_000, 1)
+    correlate_window = c.duration(("correlate_window",), doc.get("correlate_window"), 2.0)
     if c.problems:
         raise ConfigError(c.problems)
+
     def here(p: str) -> Path:
         # Relative paths are relative to the configuration file, so an example config works
         # from any working directory.
@@ -301,6 +332,13 @@ def load_config(path: Path, check_filters: bool = True) -> Config:
 
     sources = [SourceConfig(s.kind, str(here(s.path)) if s.path and s.kind == "file" else s.path,
                             s.start_at) for s in sources]
+    for i, s in enumerate(sources):
+        if s.kind == "file" and s.path and not Path(s.path).parent.is_dir():
+            # Not an error: the directory may be made later (a log of a service not yet
+            # installed), and logban follows the file once it appears. But a typo would be
+            # followed forever in silence.
+            warnings.append(f"{path}:{c.lines.at(('sources', i))}: sources[{i}].file: the "
+                            f"directory of {s.path} does not exist (yet); logban waits for it")
     return Config(
         path=path,
         state_dir=(Path(":memory:") if str(doc.get("state_dir")) == ":memory:"
@@ -308,8 +346,7 @@ def load_config(path: Path, check_filters: bool = True) -> Config:
         socket=here(str(doc.get("socket", "/run/logban/logban.sock"))),
         ignore=ignore, ignore_self=ignore_self, sources=sources, jails=jails, actions=actions,
         filter_vars=filter_vars, filter_dirs=filter_dirs,
-        max_tracked=c.integer(("max_tracked",), doc.get("max_tracked"), 1_000_000, 1),
-        correlate_window=c.duration(("correlate_window",), doc.get("correlate_window"), 2.0),
+        max_tracked=max_tracked, correlate_window=correlate_window,
         kernel_matcher=km,
         rules=rules_opts,
         log_level=level, warnings=warnings)

@@ -145,3 +145,61 @@ def test_field_wordings(line: str, host: str | None, user: str | None) -> None:
         assert res.failure is not None and res.failure.host is None and res.failure.user == user, line
         return
     check(line, host, user)
+
+
+# --- configuration checks that were silent --------------------------------------------------
+
+CFG = """\
+state_dir: ":memory:"
+socket: s.sock
+sources:
+  - file: {log}
+jails:
+  smtp-auth:
+    filters: [postfix-sasl]
+    maxretry: 3
+    bantime: 2h
+    action: dry-run
+actions:
+  dry-run: {{}}
+"""
+
+
+def _problems(tmp_path: Path, text: str) -> list[str]:
+    from logban.config import ConfigError, load_config
+    p = tmp_path / "logban.yaml"
+    p.write_text(text)
+    try:
+        load_config(p)
+    except ConfigError as e:
+        return [x.replace(str(p), "F") for x in e.problems]
+    return []
+
+
+def test_late_keys_are_checked_too(tmp_path: Path) -> None:
+    base = CFG.format(log=tmp_path / "maillog")
+    assert _problems(tmp_path, base) == []
+    got = _problems(tmp_path, base + "correlate_window: banana\nmax_tracked: -5\n")
+    assert [g.split(": ")[0:2] for g in got] == [["F:14", "max_tracked"], ["F:13", "correlate_window"]]
+
+
+def test_duplicate_keys_unknown_filter_vars_and_short_ceiling(tmp_path: Path) -> None:
+    text = CFG.format(log=tmp_path / "maillog").replace(
+        "    maxretry: 3\n", "    maxretry: 3\n    maxretry: 5\n    bantime_max: 1h\n")
+    text += "filter_vars: {nosuch: {a: b}}\n"
+    got = _problems(tmp_path, text)
+    assert "F:9: jails.smtp-auth.maxretry: given twice; the later value would silently win, keep one" in got
+    assert any(g.startswith("F:15: filter_vars.nosuch: no filter named 'nosuch'") for g in got), got
+    assert any(g.startswith("F:10: jails.smtp-auth.bantime_max: is shorter than bantime") for g in got), got
+    assert len(got) == 3
+
+
+def test_a_source_in_a_missing_directory_is_a_warning(tmp_path: Path) -> None:
+    from logban.config import load_config
+    p = tmp_path / "logban.yaml"
+    p.write_text(CFG.format(log=tmp_path / "nosuch" / "maillog"))
+    cfg = load_config(p)
+    assert cfg.warnings == [f"{p}:4: sources[0].file: the directory of {tmp_path}/nosuch/maillog "
+                            "does not exist (yet); logban waits for it"]
+    p.write_text(CFG.format(log=tmp_path / "maillog"))
+    assert load_config(p).warnings == []
