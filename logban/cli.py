@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -53,14 +54,22 @@ def cmd_test_filter(args: argparse.Namespace) -> int:
         try:
             streams: list[tuple[str, testfilter.ByteReader]] = [
                 ("journal", journal_lines(args.journal or None, args.since, filters))]
-        except (ImportError, ValueError) as e:  # no systemd-python; a bad --since or journal path
+        except ImportError:
+            raise UsageError("--journal needs systemd-python: dnf install python3-systemd, or "
+                             "pip install 'logban[journal]' (it builds against libsystemd)")
+        except ValueError as e:  # a bad --since or journal path
             raise UsageError(str(e))
     else:
+        if args.since is not None:
+            raise UsageError("--since picks where to start in the journal (--journal); a file "
+                             "is read whole: cut it first, e.g. with sed -n '/^Dec  3 10:/,$p'")
         if not args.logs:
             raise UsageError("name a log file to read (or - for standard input, or --journal)")
         streams = []
         for name in args.logs:
             if name == "-":
+                if sys.stdin is None:
+                    raise UsageError("standard input is closed; give a file name instead of -")
                 streams.append((name, sys.stdin.buffer))
                 continue
             try:
@@ -74,7 +83,10 @@ def cmd_test_filter(args: argparse.Namespace) -> int:
             size = _size(stream)
             if sys.stderr.isatty() and size > 16 * 1024 * 1024:
                 progress = testfilter.Progress(size, sys.stderr)
-        report = testfilter.run(matcher, stream, now, json_out, progress, workers=args.jobs)
+        try:
+            report = testfilter.run(matcher, stream, now, json_out, progress, workers=args.jobs)
+        except OSError as e:  # EIO from a failing disk, a file that cannot be read after open
+            raise UsageError(f"reading {name} failed: {e.strerror or e}")
         if progress:
             progress.close()
         if args.json:
@@ -183,19 +195,40 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     print(f"up {r['uptime']}s, {r['failures_seen']} failures seen, {r['ignored']} ignored")
     for name, j in r["jails"].items():
-        print(f"jail {name}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in j.items()))
-    for sid, s in r["sources"].items():
-        print(f"source {sid}: " + ", ".join(f"{k} {v}" for k, v in s.items()))
+        _show(f"jail {name}", j)
+    for sid, src in r["sources"].items():
+        _show(f"source {sid}", src)
     for name, a in r["actions"].items():
-        print(f"action {name}: " + ", ".join(f"{k} {v}" for k, v in a.items()))
+        _show(f"action {name}", a)
     users = r.get("users") or {}
     if users:
         print("users tried, by address:")
         for addr, us in list(users.items())[-20:]:
             print(f"  {addr}: " + ", ".join(f"{u} x{n}" for u, n in us.items()))
+    for w in r.get("warnings") or []:
+        print(f"WARNING: {w}")
     for p in r["problems"]:
         print(f"PROBLEM: {p}")
     return 0
+
+
+def _show(label: str, d: dict[str, Any], indent: str = "") -> None:
+    """One status entry: its plain values on one line, nested ones (an action's sets, recent
+    errors) on lines of their own below it; empty values left out."""
+    plain = [f"{k.replace('_', ' ')} {v}" for k, v in d.items()
+             if not isinstance(v, (dict, list)) and v is not None]
+    print(f"{indent}{label}: " + ", ".join(plain))
+    for k, v in d.items():
+        if isinstance(v, dict):
+            for k2, v2 in v.items():
+                if isinstance(v2, dict):
+                    _show(f"{k.rstrip('s')} {k2}", v2, indent + "  ")
+                else:
+                    print(f"{indent}  {k.replace('_', ' ')} {k2}: {v2}")
+        elif isinstance(v, list) and v:
+            print(f"{indent}  {k.replace('_', ' ')}:")
+            for x in v[-5:]:
+                print(f"{indent}    {x}")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -214,7 +247,16 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_ban(args: argparse.Namespace) -> int:
     r = _ask(args, {"cmd": "ban", "address": args.address, "jail": args.jail,
                     "duration": args.duration, "force": args.force})
-    print(f"banned {r['address']} in jail {r['jail']}")
+    from logban.durations import format_duration
+
+    until = "permanently" if r.get("expires") is None else \
+        f"for {format_duration(r['expires'] - time.time())}"
+    print(f"banned {r['address']} in jail {r['jail']} {until}")
+    old = r.get("replaced")
+    if old:
+        left = "permanent" if old["expires"] is None else \
+            f"{format_duration(max(0.0, old['expires'] - time.time()))} left"
+        print(f"  (this replaces its ban of {old['failures']} failures by {old['filter']}, {left})")
     return 0
 
 
@@ -387,9 +429,31 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Options whose value may start with "-" (--since -1h, --for -5m is refused with a reason
+# rather than with argparse's "expected one argument").
+_DASH_VALUES = ("--since", "--for", "--now")
+
+
+def _join_dash_values(argv: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    it = iter(argv)
+    for a in it:
+        if a in _DASH_VALUES:
+            v = next(it, None)
+            if v is not None and v.startswith("-") and v != "--":
+                out.append(f"{a}={v}")
+                continue
+            out.append(a)
+            if v is not None:
+                out.append(v)
+            continue
+        out.append(a)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_dash_values(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.func(args))
     except UsageError as e:

@@ -15,6 +15,7 @@ import queue
 import signal
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -73,6 +74,18 @@ def source_id(sc: SourceConfig) -> str:
     return f"kmsg:{sc.path}" if sc.path and sc.path != "/dev/kmsg" else "kmsg"
 
 
+def _unused_sets(actions: dict[str, Any]) -> list[str]:
+    """Sets no firewall rule names: their bans block nothing (a newcomer who skipped
+    ``logban rules``). Not a problem of logban's own, so kept apart from ``problems``."""
+    out = []
+    for a in actions.values():
+        for name, info in (a.get("sets") or {}).items():
+            if info.get("exists") and info.get("references") == 0:
+                out.append(f"ipset {name} is used by no firewall rule, so its bans block "
+                           "nothing: load the rule `logban rules` prints")
+    return out
+
+
 def state_path(cfg: Config) -> Path:
     """The database file; ``state_dir: ":memory:"`` keeps nothing (examples, dry runs)."""
     return cfg.state_dir if str(cfg.state_dir) == ":memory:" else cfg.state_dir / "logban.db"
@@ -126,6 +139,7 @@ class Daemon:
         self.actions: dict[str, Action] = {}
         self.sources: dict[str, Source] = {}
         self.problems: dict[str, str] = {}
+        self.manual_bans: Counter[str] = Counter()  # manual bans made since start, per jail
         self.lines_read: dict[str, int] = {}
         self.failures_seen = 0
         self.state_ok = True
@@ -380,7 +394,12 @@ class Daemon:
                 if addr is None:
                     req.answer({"ok": False, "error": why_not_a_client(str(body.get("address", "")))})
                     return
-                jails = [body["jail"]] if body.get("jail") else sorted(self.jails_of.get(addr, ()))
+                jail = body.get("jail")
+                if jail and jail != "manual" and jail not in self.cfg.jails:
+                    req.answer({"ok": False, "error": f"unknown jail {jail!r} (jails: "
+                                                      f"{', '.join(self.cfg.jails)}, manual)"})
+                    return
+                jails = [jail] if jail else sorted(self.jails_of.get(addr, ()))
                 removed = [j for j in jails if self._remove_ban(addr, j, "manual unban")]
                 self._commit()
                 if not removed:
@@ -410,15 +429,21 @@ class Daemon:
         j = self.cfg.jails.get(jail) or next(iter(self.cfg.jails.values()))
         dur_raw = body.get("duration")
         try:
-            dur = j.bantime if dur_raw in (None, "") else parse_duration(dur_raw)
+            dur = j.bantime if dur_raw is None else parse_duration(dur_raw)
         except ValueError as e:
             return {"ok": False, "error": str(e)}
         now = time.time()
         prev = self._ban_count(addr, jail)
-        rec = BanRecord(addr, jail, now, None if dur == 0 else now + dur, 0, "manual", prev + 1)
+        old = self.bans.get((addr, jail))
+        rec = BanRecord(addr, jail, now, None if dur == 0 else now + dur,
+                        old.failures if old else 0, "manual", prev + 1)
         self._apply_ban(rec, " (manual)")
         self._commit()
-        return {"ok": True, "address": addr, "jail": jail, "expires": rec.expires}
+        self.manual_bans[jail] += 1
+        reply: dict[str, Any] = {"ok": True, "address": addr, "jail": jail, "expires": rec.expires}
+        if old is not None:  # the admin should know the earlier ban's end is gone
+            reply["replaced"] = {"expires": old.expires, "failures": old.failures, "filter": old.filter}
+        return reply
 
     def status(self) -> dict[str, Any]:
         now = time.time()
@@ -428,10 +453,10 @@ class Daemon:
             jails[name] = {"failures_tracked": len(st.counts), "failures_total": st.failures_total,
                            "duplicates": st.duplicates,
                            "bans_active": sum(1 for (a, j) in self.bans if j == name),
-                           "bans_total": st.bans_total}
+                           "bans_total": st.bans_total + self.manual_bans[name]}
         manual = sum(1 for (a, j) in self.bans if j == "manual")
-        if manual:
-            jails["manual"] = {"bans_active": manual}
+        if manual or self.manual_bans["manual"]:
+            jails["manual"] = {"bans_active": manual, "bans_total": self.manual_bans["manual"]}
         sources = {}
         for sid, src in self.sources.items():
             try:
@@ -449,6 +474,7 @@ class Daemon:
         users = {addr: dict(c.most_common(10)) for addr, c in list(tr.users.users.items())[-50:]}
         return {"uptime": round(now - self.started), "jails": jails, "sources": sources,
                 "actions": actions, "problems": sorted(self.problems.values()),
+                "warnings": _unused_sets(actions),
                 "failures_seen": self.failures_seen, "ignored": tr.ignored, "users": users,
                 "state": {"path": str(self.state.path), "ok": self.state_ok}}
 
@@ -682,6 +708,8 @@ class Daemon:
                 self.wake_event.wait(timeout)
         finally:
             sdnotify.notify("STOPPING=1")
+            if self.stop_requested:
+                log.info("stopping: %d bans stay in the kernel until their timeouts", len(self.bans))
             self._commit()
             if self.state_ok:
                 try:
@@ -701,6 +729,8 @@ class Daemon:
                 except Exception:
                     pass
             self.state.close()
+            if self.stop_requested:
+                log.info("stopped")
         return 0
 
     def _periodic(self, now: float) -> None:

@@ -203,3 +203,88 @@ def test_a_source_in_a_missing_directory_is_a_warning(tmp_path: Path) -> None:
                             "does not exist (yet); logban waits for it"]
     p.write_text(CFG.format(log=tmp_path / "maillog"))
     assert load_config(p).warnings == []
+
+
+# --- the CLI and the daemon's answers -------------------------------------------------------
+
+def _dry_daemon(tmp_path: Path) -> tuple[Daemon, Path]:
+    log = tmp_path / "maillog"
+    log.write_text("")
+    return Daemon(write_config(tmp_path, [{"file": str(log)}], action="dry-run")).start(), log
+
+
+def test_manual_ban_answers(tmp_path: Path) -> None:
+    d, log = _dry_daemon(tmp_path)
+    try:
+        for bad in ("-5m", ""):  # argparse took -5m for an option; "" became the bantime
+            p = d.cli("ban", "192.0.2.5", "--for", bad, check=False)
+            assert p.returncode == 1 and f"{bad!r} is not a duration" in p.stderr, p
+        p = d.cli("unban", "192.0.2.5", "--jail", "nosuch", check=False)
+        assert p.returncode == 1 and "unknown jail 'nosuch'" in p.stderr, p
+        with open(log, "a") as f:
+            f.write("".join(PF.format("192.0.2.6") + "\n" for _ in range(3)))
+        d.wait_for(lambda: d.bans(), what="the counted ban")
+        out = d.cli("ban", "192.0.2.6", "--for", "2h").stdout
+        assert out.startswith("banned 192.0.2.6 in jail smtp-auth for 2h"), out
+        assert "(this replaces its ban of 3 failures by postfix-sasl, 1h left)" in out, out
+        [b] = d.bans()
+        assert (b["failures"], b["filter"]) == (3, "manual")
+        d.cli("ban", "192.0.2.7", "--jail", "manual", "--for", "0")
+        st = d.status()
+        assert st["jails"]["smtp-auth"]["bans_total"] == 2  # one counted, one manual
+        assert st["jails"]["manual"] == {"bans_active": 1, "bans_total": 1}
+        human = d.cli("status").stdout
+        assert "{'" not in human and "None" not in human, human
+    finally:
+        d.stop()
+    assert d.log_text().rstrip().endswith("stopped"), d.log_text()[-500:]
+
+
+def test_unused_set_is_a_warning_in_status(tmp_path: Path) -> None:
+    require_root()
+    log = tmp_path / "maillog"
+    log.write_text("")
+    with netns("unused") as ns:
+        d = Daemon(write_config(tmp_path, [{"file": str(log)}]), netns=ns).start()
+        try:
+            st = d.status()
+            assert st["warnings"] == [
+                f"ipset {n} is used by no firewall rule, so its bans block nothing: load the "
+                "rule `logban rules` prints" for n in ("logban4", "logban6")]
+            assert st["problems"] == []
+            from logban import rules
+            from netns import run_in
+            fixed = rules.fixed_rules("logban4", "logban6")
+            run_in(ns, "iptables-restore", "--noflush", input=fixed["iptables"])
+            run_in(ns, "ip6tables-restore", "--noflush", input=fixed["ip6tables"])
+            assert d.status()["warnings"] == []
+        finally:
+            d.stop()
+
+
+def _test_filter(*args: str, **kw: object) -> "subprocess.CompletedProcess[str]":
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", "logban", "test-filter", *args],
+                          capture_output=True, text=True, timeout=60, **kw)  # type: ignore[call-overload]
+
+
+def test_test_filter_refusals_are_one_sentence(tmp_path: Path) -> None:
+    log = tmp_path / "maillog"
+    log.write_text(PF.format("192.0.2.1") + "\n")
+    p = _test_filter("--since", "-1h", str(log))
+    assert p.returncode == 2 and p.stderr.startswith("logban: --since picks where to start in the journal"), p
+    p = _test_filter("--json", "-", stdin=None, close_fds=True, pass_fds=(),
+                     preexec_fn=lambda: __import__("os").close(0))
+    assert p.returncode == 2 and "standard input is closed" in p.stderr, p
+    p = _test_filter("--now", "2026-12-03T12:00:00", "--json", str(log))
+    assert p.returncode == 0 and '"host": "192.0.2.1"' in p.stdout
+
+
+def test_dash_values_are_joined_to_their_option() -> None:
+    from logban.cli import _join_dash_values
+    assert _join_dash_values(["test-filter", "--journal", "--since", "-1h"]) == \
+        ["test-filter", "--journal", "--since=-1h"]
+    assert _join_dash_values(["ban", "x", "--for", "2h", "--jail", "-j"]) == \
+        ["ban", "x", "--for", "2h", "--jail", "-j"]
+    assert _join_dash_values(["ban", "x", "--for"]) == ["ban", "x", "--for"]
