@@ -16,6 +16,7 @@ from logban.addr import canonical
 _MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
 
+_WDAYS = frozenset(("Mon ", "Tue ", "Wed ", "Thu ", "Fri ", "Sat ", "Sun "))
 _WDAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) "
 # Classic syslog: "Dec  3 10:00:01 " (also "Jul 02"), an optional fraction some daemons add; a
 # weekday before it and a year before or after the time (ctime style, "Dec  3 2026 10:00:01")
@@ -29,7 +30,9 @@ _ISO_BODY = (r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?"
 _ISO = re.compile(_ISO_BODY + " *")
 # journalctl's short-full ("Thu 2026-12-03 10:00:01 CET"): the zone name is kept naive. Only
 # after a weekday: a bare ISO stamp may be followed by a capitalised word of the message.
-_ISO_FULL = re.compile(_WDAY + _ISO_BODY + r"(?: (?:[A-Z][A-Za-z]{1,5}|[+-]\d\d(?:\d\d)?)(?= |$))? *")
+_ISO_FULL = re.compile(_WDAY + _ISO_BODY + r"(?: ([A-Z][A-Za-z]{1,5}|[+-]\d\d(?:\d\d)?)(?= |$))? *")
+# Zone names that say one thing everywhere; any other (CET, EST, IST...) is taken as local.
+_UTC_NAMES = frozenset(("UTC", "GMT", "UT", "Z"))
 # RFC 5424: "<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG".
 _RFC5424 = re.compile(r"1 (\S+) (\S+) (\S+) (\S+) (\S+) ")
 _PRI = re.compile(r"<\d{1,3}>")
@@ -90,6 +93,13 @@ def infer_year(month: int, day: int, hh: int, mm: int, ss: int, now: datetime) -
         if t <= limit:
             return t
     return None
+
+
+def _second(text: str) -> int:
+    """A leap second (23:59:60, as chrony and the RFCs allow) is kept as :59 of its minute:
+    datetime has no second 60, and dropping the line would drop the failure."""
+    s = int(text)
+    return 59 if s == 60 else s
 
 
 def _offset(text: str | None) -> timezone | None:
@@ -161,6 +171,17 @@ def _after_stamp(t: datetime | None, rest: str) -> tuple[datetime | None, str]:
     return t, rest
 
 
+def _since_boot(secs: float, now: datetime) -> float:
+    """The instant of a stamp in seconds since this host's boot, never after ``now``: an
+    uptime stamp read from another host's log, or with a fixed "now" in the past (test-filter
+    --now), would otherwise land in the future, where no window ever lets it age out."""
+    try:
+        limit = now.timestamp()
+    except (OverflowError, OSError, ValueError):
+        return boot_time() + secs
+    return min(boot_time() + secs, limit)
+
+
 def _local(secs: float) -> datetime | None:
     """Local time of an exact instant (TAI64N, epoch seconds, kernel uptime), with its offset:
     naive, a time in the hour that repeats when daylight saving time ends would be taken for
@@ -175,7 +196,7 @@ def _local(secs: float) -> datetime | None:
 def _iso_match(m: re.Match[str]) -> datetime | None:
     frac = (m[7] or "0")[:6].ljust(6, "0")
     try:
-        return datetime(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]),
+        return datetime(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), _second(m[6]),
                         int(frac), tzinfo=_offset(m[8] or m[9]))
     except ValueError:
         return None
@@ -210,19 +231,29 @@ def split_header(line: str, now: datetime) -> tuple[datetime | None, str]:
     if c.isalpha():
         m = _CLASSIC.match(line, start)
         if m:
-            year = m[3] or m[7]
+            year, end = m[3] or m[7], m.end()
+            if m[7] and not m[3] and line[start:start + 4] not in _WDAYS and abs(int(m[7]) - now.year) > 1:
+                # "Dec  3 10:00:01 2019 postfix/...": a host named by a number, not a year
+                # (a year written after the time without a weekday is this year or a neighbour)
+                year, end = None, m.start(7)
+            ss = _second(m[6])
             if year:
                 try:
                     t: datetime | None = datetime(int(year), _MONTHS[m[1]], int(m[2]), int(m[4]),
-                                                  int(m[5]), int(m[6]))
+                                                  int(m[5]), ss)
                 except ValueError:
                     t = None
             else:
-                t = infer_year(_MONTHS[m[1]], int(m[2]), int(m[4]), int(m[5]), int(m[6]), now)
-            return _after_stamp(t, line[m.end():])
+                t = infer_year(_MONTHS[m[1]], int(m[2]), int(m[4]), int(m[5]), ss, now)
+            return _after_stamp(t, line[end:])
         m = _ISO_FULL.match(line, start)
         if m:
-            return _after_stamp(_iso_match(m), line[m.end():])
+            t = _iso_match(m)
+            zone = m[10]
+            if t is not None and zone and t.tzinfo is None:
+                tz = timezone.utc if zone in _UTC_NAMES else (_offset(zone) if zone[0] in "+-" else None)
+                t = t.replace(tzinfo=tz)
+            return _after_stamp(t, line[m.end():])
         return None, line
     if c.isdigit():
         m = _ISO.match(line, start)
@@ -236,7 +267,7 @@ def split_header(line: str, now: datetime) -> tuple[datetime | None, str]:
             return _after_stamp(_local(int(m[1]) + float("0." + m[2])), line[m.end():])
         m = _KMSG.match(line, start)
         if m:
-            return _local(boot_time() + int(m[1]) / 1e6), line[m.end():]
+            return _local(_since_boot(int(m[1]) / 1e6, now)), line[m.end():]
         return None, line
     if c == "@":
         m = _TAI64N.match(line, start)
@@ -247,7 +278,7 @@ def split_header(line: str, now: datetime) -> tuple[datetime | None, str]:
     if c == "[":
         m = _UPTIME.match(line, start)
         if m:
-            up = boot_time() + int(m[1]) + float("0." + m[2])
+            up = _since_boot(int(m[1]) + float("0." + m[2]), now)
             return _after_stamp(_local(up), line[m.end():])
         m = _DMESG_T.match(line, start)
         if m:
@@ -284,7 +315,8 @@ def parse_iso(text: str) -> datetime | None:
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        return None
+        m = _ISO.fullmatch(text)  # a leap second
+        return _iso_match(m) if m else None
 
 
 def epoch(t: datetime, now: datetime | None = None) -> float:

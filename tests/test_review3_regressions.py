@@ -6,7 +6,10 @@ Addresses are documentation ranges; names are placeholders.
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -262,9 +265,7 @@ def test_unused_set_is_a_warning_in_status(tmp_path: Path) -> None:
             d.stop()
 
 
-def _test_filter(*args: str, **kw: object) -> "subprocess.CompletedProcess[str]":
-    import subprocess
-    import sys
+def _test_filter(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "logban", "test-filter", *args],
                           capture_output=True, text=True, timeout=60, **kw)  # type: ignore[call-overload]
 
@@ -288,3 +289,44 @@ def test_dash_values_are_joined_to_their_option() -> None:
     assert _join_dash_values(["ban", "x", "--for", "2h", "--jail", "-j"]) == \
         ["ban", "x", "--for", "2h", "--jail", "-j"]
     assert _join_dash_values(["ban", "x", "--for"]) == ["ban", "x", "--for"]
+
+
+# --- timestamps -------------------------------------------------------------------------------
+
+def _stamp(line: str, now: datetime = datetime(2026, 12, 3, 12, 0, 0)) -> str | None:
+    from logban.timestamps import iso, split_header
+    t, _ = split_header(line, now)
+    return iso(t) if t else None
+
+
+@pytest.mark.parametrize("line, want", [
+    ("Thu 2026-12-03 10:00:00 UTC mx1 x", "2026-12-03T10:00:00+00:00"),   # short-full: UTC is UTC
+    ("Thu 2026-12-03 10:00:00 GMT mx1 x", "2026-12-03T10:00:00+00:00"),
+    ("Thu 2026-12-03 10:00:00 +0200 mx1 x", "2026-12-03T10:00:00+02:00"),
+    ("Thu 2026-12-03 10:00:00 CET mx1 x", "2026-12-03T10:00:00"),          # a name: local, as written
+    ("2026-12-03T08:00:60Z mx1 x", "2026-12-03T08:00:59+00:00"),           # leap second
+    ("<22>1 2026-12-31T23:59:60Z mx1 app 1 - - x", "2026-12-31T23:59:59+00:00"),
+    ("Dec 31 23:59:60 mx1 x", "2025-12-31T23:59:59"),
+    ("Dec  3 10:00:00 2019 postfix/smtpd[1]: x", "2026-12-03T10:00:00"),   # a host named 2019
+    ("Dec  3 10:00:00 2026 postfix/smtpd[1]: x", "2026-12-03T10:00:00"),
+    ("Thu Dec  3 10:00:00 2019 postfix/smtpd[1]: x", "2019-12-03T10:00:00"),  # ctime: a year
+])
+def test_stamps(line: str, want: str) -> None:
+    assert _stamp(line) == want
+
+
+def test_numeric_hostname_stays_in_the_text() -> None:
+    from logban.timestamps import split_header
+    assert split_header("Dec  3 10:00:00 2019 postfix/smtpd[1]: x", datetime(2026, 12, 3))[1] == \
+        "2019 postfix/smtpd[1]: x"
+
+
+@pytest.mark.parametrize("line", ["[99999999.000000] SMTP_AUTH_REJECTED: x",
+                                  "6,1234,99999999999999,-;SMTP_AUTH_REJECTED: x"])
+def test_uptime_stamps_never_lie_after_now(line: str) -> None:
+    # boot time + a huge uptime (another host's log, a fixed --now in the past) would land
+    # in the future, where no findtime window lets the failure age out
+    now = datetime(2026, 12, 3, 12, 0, 0)
+    from logban.timestamps import split_header
+    t, _ = split_header(line, now)
+    assert t is not None and t.timestamp() == now.timestamp()
