@@ -149,13 +149,17 @@ def test_scriptlets_preset_disable_and_restart(rpm: Path) -> None:
     post = scripts.split("postinstall scriptlet")[1].split("preuninstall scriptlet")[0]
     assert re.search(r"systemctl --no-reload preset logban\.service logban-sets\.service", post)
     assert "$1 -eq 1" in post                              # first install only
+    # bytecode for the interpreter the package runs on, whatever built it
+    assert re.search(r"/usr/bin/python3(\.11)? -m compileall -q /usr/lib/logban/site", post)
     preun = scripts.split("preuninstall scriptlet")[1].split("postuninstall scriptlet")[0]
     assert re.search(r"systemctl --no-reload disable --now logban\.service logban-sets\.service", preun)
     assert "$1 -eq 0" in preun                             # erase, not upgrade
+    assert "remove the fixed rule" in preun and "no firewall" in preun
     postun = scripts.split("postuninstall scriptlet")[1]
     assert re.search(r"systemctl try-restart logban\.service(?! logban-sets)", postun)
     assert "$1 -ge 1" in postun                            # upgrade only
     assert "try-restart logban-sets" not in postun
+    assert "rm -rf /usr/lib/logban/site" in postun         # the bytecode %post compiled
 
 
 # ---- the unpacked package runs ---------------------------------------------------------------
@@ -281,7 +285,7 @@ def unit(name: str) -> dict[str, dict[str, list[str]]]:
 
 def test_sets_unit_runs_before_every_firewall() -> None:
     u = unit("logban-sets.service")
-    firewalls = {"iptables.service", "ip6tables.service", "firewalld.service"}
+    firewalls = {"iptables.service", "ip6tables.service", "firewalld.service", "nftables.service"}
     assert u["Unit"]["DefaultDependencies"] == ["no"]
     assert firewalls | {"network-pre.target"} <= set(u["Unit"]["Before"])
     assert {"local-fs.target", "systemd-modules-load.service"} <= set(u["Unit"]["After"])
