@@ -326,11 +326,14 @@ def print_human(report: Report, out: TextIO, top: int = 10) -> None:
     for name, r in report.filters.items():
         if not (r.failures or r.near_misses):
             continue
-        out.write(f"\n[{name}] {r.failures} failures"
+        out.write(f"\n[{name}] {_n(r.failures, 'failure')}"
                   + (f" ({r.without_address} without address)" if r.without_address else "")
-                  + f", {len(r.hosts)} addresses, {r.near_misses} near misses\n")
+                  + f", {_n(len(r.hosts), 'address', 'addresses')}, "
+                  + f"{_n(r.near_misses, 'near miss', 'near misses')}\n")
         if r.first:
             out.write(f"  first {iso(r.first)}  last {iso(r.last) if r.last else '-'}\n")
+        if len(r.hosts) > top:
+            out.write(f"  top {top} of {len(r.hosts)} addresses:\n")
         for h, n in r.hosts.most_common(top):
             users = r.users.get(h)
             tail = ""
@@ -345,7 +348,9 @@ def print_human(report: Report, out: TextIO, top: int = 10) -> None:
                 out.write(f"    line {n}: {t[:200]}\n")
     if report.attempts:
         out.write(f"\nAttempts (one attempt seen in several logs counted once): "
-                  f"{sum(report.attempts.values())} counted, {report.duplicates} duplicate lines\n")
+                  f"{sum(report.attempts.values())} counted, {_n(report.duplicates, 'duplicate line')}"
+                  + (f"; top {top} of {len(report.attempts)} addresses" if len(report.attempts) > top else "")
+                  + "\n")
         cu = report.correlated_users(top)
         for h, n in report.attempts.most_common(top):
             tried = cu.get(h)
@@ -353,3 +358,8 @@ def print_human(report: Report, out: TextIO, top: int = 10) -> None:
             out.write(f"  {n:8d}  {h}{tail}\n")
     if not report.matched:
         out.write("\nNo failures found.\n")
+
+
+def _n(count: int, one: str, many: str | None = None) -> str:
+    """"1 failure", "2 failures"."""
+    return f"{count} {one if count == 1 else (many or one + 's')}"
