@@ -91,7 +91,7 @@ def test_human_report_names_offenders_users_and_near_misses(tmp_path: Path) -> N
     p = run("--now", NOW, str(log))
     assert p.returncode == 0
     out = p.stdout.decode()
-    assert "[sendmail-auth] 3 failures, 1 addresses, 1 near misses" in out
+    assert "[sendmail-auth] 3 failures, 1 address, 1 near miss" in out
     assert "3  192.0.2.30  users: user0, user1, user2" in out
     assert "first 2026-12-03T10:00:00  last 2026-12-03T10:00:02" in out
     assert "line 4: Dec  3 10:00:09" in out
@@ -114,5 +114,5 @@ def test_attempts_across_logs_are_counted_once_and_saslauthd_users_attributed(tm
     assert summary["attempts"] == {"counted": 2, "duplicates": 1, "top": [{"host": "203.0.113.7", "count": 2}]}
     assert summary["users_by_address"] == {"203.0.113.7": {"jdoe": 1, "admin": 1}}  # one per attempt
     human = run("--now", NOW, str(log)).stdout.decode()
-    assert "2 counted, 1 duplicate lines" in human
+    assert "2 counted, 1 duplicate line" in human
     assert "2  203.0.113.7  users: jdoe x1, admin x1" in human
