@@ -330,3 +330,20 @@ def test_uptime_stamps_never_lie_after_now(line: str) -> None:
     from logban.timestamps import split_header
     t, _ = split_header(line, now)
     assert t is not None and t.timestamp() == now.timestamp()
+
+
+@pytest.mark.parametrize("line, host, user", [
+    # dovecot 1.x login process wordings
+    (S + "dovecot: pop3-login: Aborted login (1 authentication attempts): user=<jdoe>, method=PLAIN, "
+         "rip=::ffff:192.0.2.41, lip=::ffff:192.0.2.1, secured", "192.0.2.41", "jdoe"),
+    (S + "dovecot: imap-login: Disconnected (3 authentication attempts): user=<jdoe>, method=LOGIN, "
+         "rip=192.0.2.42, lip=192.0.2.1", "192.0.2.42", "jdoe"),
+    (S + "dovecot: imap-login: Aborted login (tried to use disabled plaintext authentication): "
+         "method=PLAIN, rip=192.0.2.43, lip=192.0.2.1", "192.0.2.43", None),
+    (S + "dovecot: pop3-login: Aborted login (0 authentication attempts): user=<jdoe>, method=PLAIN, "
+         "rip=192.0.2.44, lip=192.0.2.1", None, None),
+    (S + "dovecot: pop3-login: Login: user=<(1 authentication attempts)>, method=PLAIN, "
+         "rip=192.0.2.45, lip=192.0.2.1", None, None),
+])
+def test_dovecot_1x_wordings(line: str, host: str | None, user: str | None) -> None:
+    check(line, host, user)
