@@ -55,8 +55,8 @@ def cmd_test_filter(args: argparse.Namespace) -> int:
             streams: list[tuple[str, testfilter.ByteReader]] = [
                 ("journal", journal_lines(args.journal or None, args.since, filters))]
         except ImportError:
-            raise UsageError("--journal needs systemd-python: dnf install python3-systemd, or "
-                             "pip install 'logban[journal]' (it builds against libsystemd)")
+            raise UsageError("--journal needs systemd-python (python3-systemd): dnf install "
+                             "python3-systemd, or pip install 'logban[journal]'")
         except ValueError as e:  # a bad --since or journal path
             raise UsageError(str(e))
     else:
