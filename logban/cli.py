@@ -212,6 +212,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+_ONE = {"sets": "set"}  # a nested entry's name, singular
+
+
 def _show(label: str, d: dict[str, Any], indent: str = "") -> None:
     """One status entry: its plain values on one line, nested ones (an action's sets, recent
     errors) on lines of their own below it; empty values left out."""
@@ -222,13 +225,15 @@ def _show(label: str, d: dict[str, Any], indent: str = "") -> None:
         if isinstance(v, dict):
             for k2, v2 in v.items():
                 if isinstance(v2, dict):
-                    _show(f"{k.rstrip('s')} {k2}", v2, indent + "  ")
+                    _show(f"{_ONE.get(k, k)} {k2}", v2, indent + "  ")
                 else:
                     print(f"{indent}  {k.replace('_', ' ')} {k2}: {v2}")
         elif isinstance(v, list) and v:
             print(f"{indent}  {k.replace('_', ' ')}:")
-            for x in v[-5:]:
+            for x in v[-10:]:
                 print(f"{indent}    {x}")
+            if len(v) > 10:
+                print(f"{indent}    (the last 10 of {len(v)}; all with --json)")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -438,6 +443,10 @@ def _join_dash_values(argv: Sequence[str]) -> list[str]:
     out: list[str] = []
     it = iter(argv)
     for a in it:
+        if a == "--":  # what follows is positional, whatever it looks like
+            out.append(a)
+            out.extend(it)
+            break
         if a in _DASH_VALUES:
             v = next(it, None)
             if v is not None and v.startswith("-") and v != "--":

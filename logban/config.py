@@ -148,13 +148,20 @@ KERNEL_MATCHER_KEYS = {"ports", "reply", "own_networks", "strikes", "strike_seco
 JAIL_KEYS = {"filters", "maxretry", "findtime", "bantime", "bantime_factor", "bantime_max", "action"}
 
 
+def _is_dir(p: Path) -> bool:
+    try:
+        return p.is_dir()
+    except OSError:  # a directory this user may not search: the daemon (root) may
+        return True
+
+
 def _duplicate_keys(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], int]]:
     """Keys given twice in one mapping (YAML loaders keep the last one without a word)."""
     if isinstance(node, yaml.MappingNode):
         seen: set[object] = set()
         for k, v in node.value:
             key = getattr(k, "value", None)
-            if isinstance(key, str):
+            if isinstance(key, str) and key != "<<":  # merge keys may repeat
                 if key in seen:
                     yield path + (key,), k.start_mark.line + 1
                 seen.add(key)
@@ -295,9 +302,10 @@ def load_config(path: Path, check_filters: bool = True) -> Config:
             action=action)
         if jail.findtime <= 0:
             c.bad(kp + ("findtime",), "must be longer than 0")
-        if jail.bantime > 0 and jail.bantime_max > 0 and jail.bantime_max < jail.bantime:
-            c.bad(kp + ("bantime_max",), f"is shorter than bantime ({j.get('bantime')}): repeat "
-                                         "bans would be shorter than the first")
+        if "bantime_max" in j and 0 < jail.bantime_max < jail.bantime:
+            warnings.append(f"{path}:{c.lines.at(kp + ('bantime_max',))}: jails.{name}.bantime_max: "
+                            f"is shorter than bantime ({j.get('bantime')}): every ban lasts "
+                            "bantime, repeat offenders get no longer ones")
         jails[str(name)] = jail
 
     _check_set_names(c, actions, [j.action for j in jails.values()])
@@ -333,7 +341,7 @@ def load_config(path: Path, check_filters: bool = True) -> Config:
     sources = [SourceConfig(s.kind, str(here(s.path)) if s.path and s.kind == "file" else s.path,
                             s.start_at) for s in sources]
     for i, s in enumerate(sources):
-        if s.kind == "file" and s.path and not Path(s.path).parent.is_dir():
+        if s.kind == "file" and s.path and not _is_dir(Path(s.path).parent):
             # Not an error: the directory may be made later (a log of a service not yet
             # installed), and logban follows the file once it appears. But a typo would be
             # followed forever in silence.

@@ -709,7 +709,8 @@ class Daemon:
         finally:
             sdnotify.notify("STOPPING=1")
             if self.stop_requested:
-                log.info("stopping: %d bans stay in the kernel until their timeouts", len(self.bans))
+                log.info("stopping: the bans of %d addresses stay in the kernel until their "
+                         "timeouts", len({a for a, _ in self.bans}))
             self._commit()
             if self.state_ok:
                 try:

@@ -28,15 +28,19 @@ MAX_LINE = 64 * 1024
 # (pam's ruser=, a user name) could choose where the cut falls to frame a neighbour. Real
 # lines that end with the address (pam's rhost= for an unknown user) are far shorter.
 CUT_SUSPECT = 960
-# What may follow the cut address before the end of the line (a bracket, the blank or
-# comma the daemon writes after it): a cut can land right after a fake address an attacker
-# wrote in a field of its own, closing bracket and all.
-CUT_TAIL = " \t]),>;."
+# A cut can also land a little after a fake address the attacker wrote in a field of its own:
+# after its closing bracket, or inside the fixed text the daemon writes after an address
+# (", port=[12", "] (may"). So at that length an address within the last CUT_NEAR characters
+# of the line is not trusted either.
+CUT_NEAR = 32
 
 
 def _bytes(text: str) -> int:
-    """Length in bytes as the syslog daemon counted it (its limits are in bytes)."""
-    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogateescape"))
+    """Length in bytes as the syslog daemon counted it (its limits are in bytes). An invalid
+    byte was decoded as one U+FFFD (three bytes in UTF-8): it counts as the one byte it was."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-8", "replace")) - 2 * text.count("\ufffd")
 
 
 @dataclass(slots=True)
@@ -184,7 +188,7 @@ class Matcher:
                 if raw_host is not None:
                     host = canonical(raw_host)
                     if host is None or (len(body) >= CUT_SUSPECT // 4
-                                        and not body[m.end("host"):].strip(CUT_TAIL)
+                                        and len(body) - m.end("host") <= CUT_NEAR
                                         and _bytes(body) >= CUT_SUSPECT):
                         bad = True
                         continue

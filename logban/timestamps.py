@@ -39,6 +39,7 @@ _PRI = re.compile(r"<\d{1,3}>")
 _OCTET_COUNT = re.compile(r"[1-9]\d{0,5} (?=<\d{1,3}>)")
 # MSG that starts with the RFC 3164 tag again: "postfix/smtpd[811]: ".
 _REPEATED_TAG = re.compile(r"([^\s:\[\]]+)(?:\[\d+\])?: ")
+_TAG = _REPEATED_TAG
 # daemontools/s6 TAI64N label.
 _TAI64N = re.compile(r"@([0-9a-f]{16})[0-9a-f]{8} +")
 # The kernel's own uptime stamp, as dmesg prints it; "dmesg -T" prints a ctime instead.
@@ -232,9 +233,11 @@ def split_header(line: str, now: datetime) -> tuple[datetime | None, str]:
         m = _CLASSIC.match(line, start)
         if m:
             year, end = m[3] or m[7], m.end()
-            if m[7] and not m[3] and line[start:start + 4] not in _WDAYS and abs(int(m[7]) - now.year) > 1:
-                # "Dec  3 10:00:01 2019 postfix/...": a host named by a number, not a year
-                # (a year written after the time without a weekday is this year or a neighbour)
+            if (m[7] and not m[3] and line[start:start + 4] not in _WDAYS
+                    and abs(int(m[7]) - now.year) > 1 and _TAG.match(line, m.end())):
+                # "Dec  3 10:00:01 2019 postfix/smtpd[1]: ...": the program's tag right after
+                # the number, so the number is the host's name, not a year ("Dec  3 10:00:01
+                # 2025 mx1 postfix/smtpd[1]: ..." keeps its year)
                 year, end = None, m.start(7)
             ss = _second(m[6])
             if year:

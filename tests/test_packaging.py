@@ -159,7 +159,7 @@ def test_scriptlets_preset_disable_and_restart(rpm: Path) -> None:
     assert re.search(r"systemctl try-restart logban\.service(?! logban-sets)", postun)
     assert "$1 -ge 1" in postun                            # upgrade only
     assert "try-restart logban-sets" not in postun
-    assert "rm -rf /usr/lib/logban/site" in postun         # the bytecode %post compiled
+    assert "rm -rf /usr/lib/logban " in postun         # the bytecode %post compiled
 
 
 # ---- the unpacked package runs ---------------------------------------------------------------

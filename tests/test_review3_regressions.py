@@ -93,7 +93,8 @@ def test_cut_guard_counts_bytes_not_characters() -> None:
     line = DOVE.format("\u00e9" * 447, "203.0.113.12", "")
     assert len(line.encode()) >= 1000 > len(line)
     check(line, None)
-    check(DOVE.format("\u00e9" * 447, "203.0.113.12", ", lip=192.0.2.1, TLS"), "203.0.113.12")
+    check(DOVE.format("\u00e9" * 447, "203.0.113.12", ", lip=192.0.2.1, mpid=0, TLS, session=<Xk3hTQ8NqsPAAAAB>"),
+          "203.0.113.12")
     check(DOVE.format("\u00e9" * 100, "203.0.113.12", ""), "203.0.113.12")  # short: whole
 
 
@@ -107,6 +108,29 @@ def test_cut_guard_counts_bytes_not_characters() -> None:
 def test_cut_right_after_a_closing_bracket_or_comma_is_not_trusted(line: str) -> None:
     assert len(line) >= 1000
     check(line, None)
+
+
+@pytest.mark.parametrize("line", [
+    # the cut falls inside the fixed text the daemon writes after an address
+    S + "sendmail[2101]: 4B3A1aB1002101: AUTH failure (LOGIN): authentication failure (-13) "
+        "SASL(-13): authentication failure: checkpass failed, user=" + "A" * 880 + ", relay=[198.51.100.77] (may",
+    S + "imapd: LOGIN FAILED, user=" + "A" * 900 + ", ip=[::ffff:198.51.100.77], port=[12",
+])
+def test_cut_inside_the_text_after_the_address_is_not_trusted(line: str) -> None:
+    check(line, None)
+
+
+@pytest.mark.parametrize("line, host", [
+    # invalid bytes (one U+FFFD each) count as the one byte they were: a 400-byte line was
+    # cut by no syslog limit
+    (S + "imapd: LOGIN FAILED, user=" + "\ufffd" * 330 + ", ip=[192.0.2.9]", "192.0.2.9"),
+    (S + "sendmail[2101]: 4B3A1aB1002101: AUTH failure (LOGIN): authentication failure (-13) SASL(-13): "
+         "authentication failure: checkpass failed, user=" + "\ufffd" * 330 + ", relay=[192.0.2.9]", "192.0.2.9"),
+    # long, with the address well before the end: whole
+    (DOVE.format("A" * 1000, "192.0.2.9", ", lip=192.0.2.1, mpid=0, TLS, session=<Xk3hTQ8NqsPAAAAB>"), "192.0.2.9"),
+])
+def test_attackers_own_lines_of_ordinary_length_still_count(line: str, host: str) -> None:
+    check(line, host)
 
 
 # --- filter wordings found in the field ---------------------------------------------------
@@ -186,15 +210,30 @@ def test_late_keys_are_checked_too(tmp_path: Path) -> None:
     assert [g.split(": ")[0:2] for g in got] == [["F:14", "max_tracked"], ["F:13", "correlate_window"]]
 
 
-def test_duplicate_keys_unknown_filter_vars_and_short_ceiling(tmp_path: Path) -> None:
+def test_duplicate_keys_and_unknown_filter_vars(tmp_path: Path) -> None:
     text = CFG.format(log=tmp_path / "maillog").replace(
-        "    maxretry: 3\n", "    maxretry: 3\n    maxretry: 5\n    bantime_max: 1h\n")
+        "    maxretry: 3\n", "    maxretry: 3\n    maxretry: 5\n")
     text += "filter_vars: {nosuch: {a: b}}\n"
     got = _problems(tmp_path, text)
     assert "F:9: jails.smtp-auth.maxretry: given twice; the later value would silently win, keep one" in got
-    assert any(g.startswith("F:15: filter_vars.nosuch: no filter named 'nosuch'") for g in got), got
-    assert any(g.startswith("F:10: jails.smtp-auth.bantime_max: is shorter than bantime") for g in got), got
-    assert len(got) == 3
+    assert any(g.startswith("F:14: filter_vars.nosuch: no filter named 'nosuch'") for g in got), got
+    assert len(got) == 2
+    # YAML merge keys may repeat
+    merged = ("base: &b {maxretry: 3}\nmore: &m {findtime: 20m}\n"
+              + CFG.format(log=tmp_path / "maillog").replace("    maxretry: 3\n", "    <<: *b\n    <<: *m\n"))
+    assert [g for g in _problems(tmp_path, merged) if "given twice" in g] == []
+
+
+def test_a_ceiling_below_bantime_is_a_warning_only_when_written(tmp_path: Path) -> None:
+    from logban.config import load_config
+    p = tmp_path / "logban.yaml"
+    p.write_text(CFG.format(log=tmp_path / "maillog").replace("bantime: 2h", "bantime: 30d"))
+    assert load_config(p).warnings == []  # the default 4w ceiling: bans simply last 30d
+    p.write_text(CFG.format(log=tmp_path / "maillog").replace(
+        "    bantime: 2h\n", "    bantime: 2h\n    bantime_max: 1h\n"))
+    assert load_config(p).warnings == [
+        f"{p}:10: jails.smtp-auth.bantime_max: is shorter than bantime (2h): every ban lasts "
+        "bantime, repeat offenders get no longer ones"]
 
 
 def test_a_source_in_a_missing_directory_is_a_warning(tmp_path: Path) -> None:
@@ -289,6 +328,8 @@ def test_dash_values_are_joined_to_their_option() -> None:
     assert _join_dash_values(["ban", "x", "--for", "2h", "--jail", "-j"]) == \
         ["ban", "x", "--for", "2h", "--jail", "-j"]
     assert _join_dash_values(["ban", "x", "--for"]) == ["ban", "x", "--for"]
+    assert _join_dash_values(["test-filter", "--", "--since", "-x.log"]) == \
+        ["test-filter", "--", "--since", "-x.log"]
 
 
 # --- timestamps -------------------------------------------------------------------------------
@@ -310,9 +351,15 @@ def _stamp(line: str, now: datetime = datetime(2026, 12, 3, 12, 0, 0)) -> str | 
     ("Dec  3 10:00:00 2019 postfix/smtpd[1]: x", "2026-12-03T10:00:00"),   # a host named 2019
     ("Dec  3 10:00:00 2026 postfix/smtpd[1]: x", "2026-12-03T10:00:00"),
     ("Thu Dec  3 10:00:00 2019 postfix/smtpd[1]: x", "2019-12-03T10:00:00"),  # ctime: a year
+    ("Dec  3 10:00:00 2019 mx1 postfix/smtpd[1]: x", "2019-12-03T10:00:00"),  # a host follows: a year
 ])
 def test_stamps(line: str, want: str) -> None:
     assert _stamp(line) == want
+
+
+def test_an_archived_line_with_its_year_still_matches() -> None:
+    line = "Dec  3 10:00:01 2025 mx1 postfix/smtpd[1]: warning: unknown[192.0.2.1]: SASL LOGIN authentication failed: x"
+    check(line, "192.0.2.1", when="2025-12-03T10:00:01", now=datetime(2027, 1, 5))
 
 
 def test_numeric_hostname_stays_in_the_text() -> None:
