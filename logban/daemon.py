@@ -37,6 +37,11 @@ from logban.tracker import BanDecision, Tracker
 log = logging.getLogger("logban")
 LOOPBACK = ["127.0.0.0/8", "::1/128"]
 CHECK_EVERY = 5.0
+# Positions and pending failures alone are saved at most this often (bans at once, with the
+# positions they match): a log growing by small writes would otherwise cost one SQLite
+# transaction per write. kill -9 then re-reads up to this much, whose failures were not saved
+# either, so nothing is counted twice.
+COMMIT_EVERY = 0.25
 OWN_ADDRESSES_EVERY = 60.0
 
 
@@ -140,6 +145,8 @@ class Daemon:
         self.sources: dict[str, Source] = {}
         self.problems: dict[str, str] = {}
         self.manual_bans: Counter[str] = Counter()  # manual bans made since start, per jail
+        self._next_commit = 0.0        # monotonic time before which a lazy commit waits
+        self._commit_waiting = False   # a lazy commit was put off: the loop must come back
         self.lines_read: dict[str, int] = {}
         self.failures_seen = 0
         self.state_ok = True
@@ -334,7 +341,14 @@ class Daemon:
                 self.last_wd = mono
                 sdnotify.notify("WATCHDOG=1")
 
-    def _commit(self) -> None:
+    def _commit(self, lazy: bool = False) -> None:
+        if lazy and not (self.pending_bans or self.pending_removals):
+            mono = time.monotonic()
+            if mono < self._next_commit:
+                self._commit_waiting = True
+                return
+            self._next_commit = mono + COMMIT_EVERY
+        self._commit_waiting = False
         if self._mid_batch:
             # A control request answered while a backlog is read: its ban or unban is saved
             # now (the user was told it is done), with the bans the batch has made so far.
@@ -681,7 +695,7 @@ class Daemon:
                         break
                 now = time.time()
                 self._expire_bans(now)
-                self._commit()
+                self._commit(lazy=True)
                 mono = time.monotonic()
                 if mono - last_check >= CHECK_EVERY:
                     last_check = mono
@@ -703,6 +717,8 @@ class Daemon:
                 if got:
                     continue  # more may be waiting: read again before sleeping
                 timeout = min(1.0, wd) if wd else 1.0
+                if self._commit_waiting:
+                    timeout = min(timeout, max(0.0, self._next_commit - time.monotonic()))
                 if self.expiry_heap:
                     timeout = max(0.0, min(timeout, self.expiry_heap[0][0] - time.time()))
                 self.wake_event.wait(timeout)

@@ -60,6 +60,8 @@ class _Open:
     skipping: bool = False  # discarding up to the next newline (an oversized line)
     head: bytes = b""     # the first FP_LEN bytes as last seen: identity, and rewrite detection
     quiet_until: float = 0.0  # retiring files: close once nothing arrived before this time
+    fp_of: bytes | None = None  # the head bytes ``fp`` was computed from
+    fp: str = ""
 
     @property
     def ident(self) -> tuple[int, int]:
@@ -186,8 +188,10 @@ class FileSource:
                 head = os.pread(f.fd, FP_LEN, 0)
             except OSError:
                 pass
+        if head != f.fp_of:  # hashed once per content seen, not at every checkpoint
+            f.fp_of, f.fp = head, _fingerprint(head)
         return {"dev": f.dev, "ino": f.ino, "offset": f.offset,
-                "fingerprint": _fingerprint(head), "fp_len": len(head)}
+                "fingerprint": f.fp, "fp_len": len(head)}
 
     def status(self) -> dict[str, Any]:
         f = self._cur
