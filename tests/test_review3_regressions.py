@@ -394,3 +394,28 @@ def test_uptime_stamps_never_lie_after_now(line: str) -> None:
 ])
 def test_dovecot_1x_wordings(line: str, host: str | None, user: str | None) -> None:
     check(line, host, user)
+
+
+CO = S + 'courieresmtpd[26762]: error,relay=::ffff:192.0.2.11,msg="535 Authentication failed.",cmd: '
+
+
+@pytest.mark.parametrize("line, host, user", [
+    # dovecot 2.4 auth workers write "request [N]: " after the ids
+    ("Dec  3 10:00:01 auth-worker(jdoe@example.org,192.0.2.3)<4001084><CvN+E95Uf4e7eEnj>: request [12]: "
+     "Info: sql: Password mismatch (given password: x)", "192.0.2.3", "jdoe@example.org"),
+    (S + "dovecot: auth-worker(?,192.0.2.4)<4001084>: request [3]: Info: sql: unknown user", "192.0.2.4", None),
+    (S + "dovecot: auth-worker(jdoe,192.0.2.5,sasl:plain)<4001084><CvN+E95Uf4e7eEnj>: request [3]: Info: pam: "
+         "pam_authenticate() failed: Authentication failure (Password mismatch?)", "192.0.2.5", "jdoe"),
+    # dovecot 2.3 names the prefix after the SASL mechanism or the passdb's own name
+    (S + "dovecot: auth: Info: cram-md5(jdoe,192.0.2.6,<AbCd>): Password mismatch", "192.0.2.6", "jdoe"),
+    (S + "dovecot: auth: Info: scram-sha-256(jdoe,192.0.2.7,<AbCd>): Password mismatch", "192.0.2.7", "jdoe"),
+    (S + "dovecot: auth: Info: users(jdoe,192.0.2.8,<AbCd>): unknown user", "192.0.2.8", "jdoe"),
+    # courier writes the user it decoded after the start of the initial response
+    (CO + "AUTH PLAIN AGFkbWluAGZhaWxlZA== admin", "192.0.2.11", "admin"),
+    (CO + "AUTH LOGIN dXNlcm5hbWU= username", "192.0.2.11", "username"),
+    (CO + "AUTH LOGIN jdoe", "192.0.2.11", "jdoe"),
+    (CO + "AUTH PLAIN AGpkb2UAc2VjcmV0", "192.0.2.11", None),   # base64 of user and password
+    (CO + "AUTH PLAIN", "192.0.2.11", None),
+])
+def test_daemon_wordings_from_bug_reports(line: str, host: str, user: str | None) -> None:
+    check(line, host, user)
