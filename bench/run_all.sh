@@ -18,6 +18,7 @@ RESULTS=${RESULTS:-bench/RESULTS.md}
 # Per-script arguments. Add a line per benchmark that needs more than its defaults.
 declare -A ARGS=(
     [parse_throughput.py]="--lines 1000000 --runs 3"
+    [steady_state.py]="--runs 3"
 )
 # Helpers that are no benchmark even if they mention --results.
 SKIP=" common.py gen_maillog.py "
