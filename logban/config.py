@@ -7,9 +7,9 @@ Every subcommand finds the file the same way: ``-c CONFIG``, else ``$LOGBAN_CONF
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 import yaml

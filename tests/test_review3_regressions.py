@@ -416,6 +416,10 @@ CO = S + 'courieresmtpd[26762]: error,relay=::ffff:192.0.2.11,msg="535 Authentic
     (CO + "AUTH LOGIN jdoe", "192.0.2.11", "jdoe"),
     (CO + "AUTH PLAIN AGpkb2UAc2VjcmV0", "192.0.2.11", None),   # base64 of user and password
     (CO + "AUTH PLAIN", "192.0.2.11", None),
+    (CO + "AUTH PLAIN AGpkb2UAc2VjcmV0 ", "192.0.2.11", None),  # a blank after it: still no user
+    (CO + "AUTH Plain AGpkb2UAc2VjcmV0", "192.0.2.11", None),
+    (S + "dovecot: auth-worker(jdoe,192.0.2.9)<4001084><CvN+E95Uf4e7eEnj>: Info: request [3]: sql: "
+         "Password mismatch", "192.0.2.9", "jdoe"),
 ])
 def test_daemon_wordings_from_bug_reports(line: str, host: str, user: str | None) -> None:
     check(line, host, user)
