@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from datetime import datetime
@@ -80,7 +79,7 @@ def cmd_test_filter(args: argparse.Namespace) -> int:
     for name, stream in streams:
         progress = None
         if not args.json or sys.stderr.isatty():
-            size = _size(stream)
+            size = testfilter.regular_file(stream)[0]
             if sys.stderr.isatty() and size > 16 * 1024 * 1024:
                 progress = testfilter.Progress(size, sys.stderr)
         try:
@@ -96,13 +95,6 @@ def cmd_test_filter(args: argparse.Namespace) -> int:
                 sys.stdout.write(f"== {name}\n")
             testfilter.print_human(report, sys.stdout)
     return 0
-
-
-def _size(stream: object) -> int:
-    try:
-        return os.fstat(stream.fileno()).st_size  # type: ignore[attr-defined]
-    except (OSError, AttributeError, ValueError):
-        return 0
 
 
 def _load(args: argparse.Namespace) -> "Config":

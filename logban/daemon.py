@@ -652,7 +652,11 @@ class Daemon:
         except Exception as e:
             self._state_problem(e)
             saved = []
-        unusable = [r for r in saved if canonical(r.address) != r.address]
+        usable: list[BanRecord] = []
+        unusable: list[BanRecord] = []
+        for r in saved:
+            (usable if canonical(r.address) == r.address else unusable).append(r)
+        saved = usable
         if unusable:
             # Saved by an older logban (0.0.0.0, a multicast address): the kernel set refuses
             # them, and one such entry would fail every refill of the set.
@@ -662,7 +666,6 @@ class Daemon:
                 self.state.commit([], [(r.address, r.jail) for r in unusable], {}, now)
             except Exception as e:
                 self._state_problem(e)
-            saved = [r for r in saved if r not in unusable]
         for rec in saved:
             self._put(rec)
         self._start_actions()

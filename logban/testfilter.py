@@ -263,7 +263,7 @@ def run(matcher: Matcher, stream: ByteReader, now: datetime, json_out: TextIO | 
     base = 0  # lines before the current block
     write = json_out.write if json_out is not None else None
     workers = workers if workers is not None else (os.cpu_count() or 1)
-    size, path = _regular_file(stream)
+    size, path = regular_file(stream)
     if workers > 1 and path is not None and size >= PARALLEL_MIN:
         source = _parallel(matcher, path, size, now, default_time, progress, workers)
     else:
@@ -294,7 +294,7 @@ def run(matcher: Matcher, stream: ByteReader, now: datetime, json_out: TextIO | 
     return report
 
 
-def _regular_file(stream: ByteReader) -> tuple[int, str | None]:
+def regular_file(stream: ByteReader) -> tuple[int, str | None]:
     """The size of the regular file ``stream`` reads from its start, and a path to it; else
     (0, None): a pipe, a terminal, the journal's lines, a file read from the middle."""
     if not isinstance(stream, io.IOBase):

@@ -16,8 +16,9 @@ from logban.addr import canonical
 _MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
 
-_WDAYS = frozenset(("Mon ", "Tue ", "Wed ", "Thu ", "Fri ", "Sat ", "Sun "))
-_WDAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) "
+_DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_WDAYS = frozenset(d + " " for d in _DAY_NAMES)
+_WDAY = "(?:" + "|".join(_DAY_NAMES) + ") "
 # Classic syslog: "Dec  3 10:00:01 " (also "Jul 02"), an optional fraction some daemons add; a
 # weekday before it and a year before or after the time (ctime style, "Dec  3 2026 10:00:01")
 # are taken too, and a year so written is used as it is.
@@ -39,7 +40,6 @@ _PRI = re.compile(r"<\d{1,3}>")
 _OCTET_COUNT = re.compile(r"[1-9]\d{0,5} (?=<\d{1,3}>)")
 # MSG that starts with the RFC 3164 tag again: "postfix/smtpd[811]: ".
 _REPEATED_TAG = re.compile(r"([^\s:\[\]]+)(?:\[\d+\])?: ")
-_TAG = _REPEATED_TAG
 # daemontools/s6 TAI64N label.
 _TAI64N = re.compile(r"@([0-9a-f]{16})[0-9a-f]{8} +")
 # The kernel's own uptime stamp, as dmesg prints it; "dmesg -T" prints a ctime instead.
@@ -234,7 +234,7 @@ def split_header(line: str, now: datetime) -> tuple[datetime | None, str]:
         if m:
             year, end = m[3] or m[7], m.end()
             if (m[7] and not m[3] and line[start:start + 4] not in _WDAYS
-                    and abs(int(m[7]) - now.year) > 1 and _TAG.match(line, m.end())):
+                    and abs(int(m[7]) - now.year) > 1 and _REPEATED_TAG.match(line, m.end())):
                 # "Dec  3 10:00:01 2019 postfix/smtpd[1]: ...": the program's tag right after
                 # the number, so the number is the host's name, not a year ("Dec  3 10:00:01
                 # 2025 mx1 postfix/smtpd[1]: ..." keeps its year)
